@@ -1,0 +1,2 @@
+//! Filter and code analysis: sparsity, localization, spectra, Gabor fits, bank similarity
+//! and the CSV reports built from them.

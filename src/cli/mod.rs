@@ -1,0 +1,80 @@
+//! The command line: one binary, one subcommand per job. Each subcommand's arguments live in
+//! its own file, are validated into a config before any work starts, and run through the
+//! library with a [`progress::Reporter`] for feedback.
+
+pub mod analyze;
+pub mod cnn;
+pub mod encode;
+pub mod extract;
+pub mod learn;
+pub mod montage;
+pub mod progress;
+
+use crate::error::{Error, Result};
+use clap::{Parser, Subcommand};
+
+/// simplecell: sparse coding and dictionary learning on natural images, and the CNN filters
+/// that look like them.
+#[derive(Debug, Parser)]
+#[command(name = "simplecell", version, about, long_about = None)]
+pub struct Cli {
+    /// Worker threads [default: all cores; range 1..=1024]. Results do not depend on it
+    /// unless a command says so.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Print only errors and warnings (no progress bars or log lines).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Images -> patch dataset (patches/NAME.npy + NAME.json).
+    Extract(extract::ExtractArgs),
+    /// Filter bank (.npy) -> PNG grid.
+    Montage(montage::MontageArgs),
+    /// Patches + dictionary -> sparse codes.
+    Encode(encode::EncodeArgs),
+    /// Patches -> learned dictionary, montage, history.
+    Learn(learn::LearnArgs),
+    /// The main job on built-in data: extract, learn, write results/demo/.
+    Demo(learn::DemoArgs),
+    /// Filter bank or codes -> per-filter measures, summary CSV and plots.
+    Analyze(analyze::AnalyzeArgs),
+    /// Two filter banks -> matching, similarity and null baseline.
+    Compare(analyze::CompareArgs),
+    /// Write an analytic Gabor filter bank (.npy).
+    Gabor(cnn::GaborArgs),
+    /// Train, evaluate and visualise the companion CNN.
+    #[command(subcommand)]
+    Cnn(cnn::CnnCommand),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    if let Some(threads) = cli.threads {
+        if !(1..=1024).contains(&threads) {
+            return Err(Error::usage("--threads", threads, "must be in 1..=1024"));
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build_global()
+            .map_err(|e| Error::failed("starting worker threads", e.to_string()))?;
+    }
+    let reporter = progress::Reporter::new(cli.quiet);
+    match cli.command {
+        Command::Extract(a) => extract::run(a, &reporter),
+        Command::Montage(a) => montage::run(a, &reporter),
+        Command::Encode(a) => encode::run(a, &reporter),
+        Command::Learn(a) => learn::run(a, &reporter),
+        Command::Demo(a) => learn::run_demo(a, &reporter),
+        Command::Analyze(a) => analyze::run_analyze(a, &reporter),
+        Command::Compare(a) => analyze::run_compare(a, &reporter),
+        Command::Gabor(a) => cnn::run_gabor(a, &reporter),
+        Command::Cnn(c) => cnn::run(c, &reporter),
+    }
+}

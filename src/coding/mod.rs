@@ -1,0 +1,170 @@
+//! Sparse coding: given a dictionary D (pixels x atoms, unit-norm atoms) and patches X
+//! (pixels x patches), find codes A (atoms x patches) minimising, per patch,
+//! `0.5 * ||x - D a||^2 + lambda * ||a||_1`.
+//!
+//! Every coder implements [`SparseCoder`], works from a [`PreparedDictionary`] (the Gram
+//! matrix and step size are computed once per dictionary), starts from the codes it is given
+//! (a warm start; pass zeros for a cold one), and returns a [`CodingReport`]. Stopping is on
+//! the relative duality gap, so the reported accuracy is a certificate.
+
+pub mod fista;
+
+use crate::error::{Error, Result};
+use nalgebra::DMatrix;
+
+/// Parameters every coder honours.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodingParams {
+    /// The l1 weight (> 0); scikit-learn's `alpha`, SPAMS's `lambda1` in mode 2.
+    pub lambda: f32,
+    /// Stop when every patch's relative duality gap (gap / primal objective) is below this.
+    /// Default 1e-4; range (0, 1).
+    pub tol: f64,
+    /// Iteration cap; hitting it is reported (`converged: false`), not an error. Default 1000.
+    pub max_iter: usize,
+    /// Constrain codes to be non-negative.
+    pub positive: bool,
+}
+
+impl CodingParams {
+    /// Default parameters for a given lambda.
+    pub fn new(lambda: f32) -> Self {
+        Self {
+            lambda,
+            tol: 1e-4,
+            max_iter: 1000,
+            positive: false,
+        }
+    }
+
+    /// Validates the ranges; only checked parameters should reach a coder.
+    pub fn check(self) -> Result<Self> {
+        if !(self.lambda > 0.0 && self.lambda.is_finite()) {
+            return Err(Error::usage(
+                "--lambda",
+                self.lambda,
+                "must be a finite number > 0",
+            ));
+        }
+        if !(self.tol > 0.0 && self.tol < 1.0) {
+            return Err(Error::usage("--tol", self.tol, "must be in (0, 1)"));
+        }
+        if self.max_iter == 0 {
+            return Err(Error::usage(
+                "--max-iter",
+                self.max_iter,
+                "must be at least 1",
+            ));
+        }
+        Ok(self)
+    }
+}
+
+/// What a coding call did. Objectives are means over patches.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct CodingReport {
+    pub coder: String,
+    /// Largest iteration count over patches (or blocks).
+    pub iterations: usize,
+    /// Mean over patches of `0.5 ||x - D a||^2 + lambda ||a||_1`.
+    pub objective: f64,
+    /// Largest relative duality gap over patches at return.
+    pub max_relative_gap: f64,
+    /// Fraction of patches whose relative gap reached `tol`.
+    pub converged_fraction: f64,
+    /// True when every patch converged.
+    pub converged: bool,
+    /// Fraction of nonzero code entries.
+    pub nonzero_fraction: f64,
+    pub seconds: f64,
+}
+
+/// A dictionary with what every coder needs precomputed.
+#[derive(Debug, Clone)]
+pub struct PreparedDictionary {
+    /// pixels x atoms.
+    pub d: DMatrix<f32>,
+    /// D^T D, atoms x atoms.
+    pub gram: DMatrix<f32>,
+    /// An upper bound on the largest eigenvalue of D^T D (power iteration plus a margin).
+    pub lipschitz: f32,
+}
+
+impl PreparedDictionary {
+    pub fn new(d: DMatrix<f32>) -> Self {
+        let gram = d.tr_mul(&d);
+        let lipschitz = largest_eigenvalue(&gram) * 1.01 + 1e-6;
+        Self { d, gram, lipschitz }
+    }
+
+    pub fn atoms(&self) -> usize {
+        self.d.ncols()
+    }
+
+    pub fn pixels(&self) -> usize {
+        self.d.nrows()
+    }
+}
+
+/// Power iteration for the largest eigenvalue of a symmetric positive semi-definite matrix.
+/// The 1% margin the caller adds covers the iteration's underestimate.
+pub fn largest_eigenvalue(gram: &DMatrix<f32>) -> f32 {
+    let n = gram.nrows();
+    if n == 0 {
+        return 0.0;
+    }
+    // A deterministic, non-degenerate start vector.
+    let mut v = nalgebra::DVector::from_fn(n, |i, _| 1.0 + (i as f32 * 0.618).fract());
+    let mut lambda = 0.0f32;
+    for _ in 0..200 {
+        let w = gram * &v;
+        let norm = w.norm();
+        if norm == 0.0 {
+            return 0.0;
+        }
+        let next = norm / v.norm();
+        v = w / norm;
+        if (next - lambda).abs() <= 1e-6 * next {
+            return next;
+        }
+        lambda = next;
+    }
+    lambda
+}
+
+/// A sparse coder.
+pub trait SparseCoder: Send + Sync {
+    /// Short name used on the command line and in reports.
+    fn name(&self) -> &'static str;
+
+    /// Encodes the columns of `x` (pixels x patches). `codes` (atoms x patches) holds the
+    /// warm start on entry and the result on return.
+    fn encode(
+        &self,
+        dict: &PreparedDictionary,
+        x: &DMatrix<f32>,
+        codes: &mut DMatrix<f32>,
+        params: &CodingParams,
+    ) -> Result<CodingReport>;
+}
+
+/// Primal objective and duality gap of one patch, computed in f64 from the quantities a
+/// Gram-based coder has: `xx = ||x||^2`, `c = D^T x`, `a`, and `ga = G a`.
+/// Dual point theta = r / max(lambda, ||D^T r||_inf) with r = x - D a, D^T r = c - G a.
+pub fn objective_and_gap(xx: f64, c: &[f32], a: &[f32], ga: &[f32], lambda: f32) -> (f64, f64) {
+    let lambda = lambda as f64;
+    let (mut ac, mut aga, mut l1, mut dtr_inf) = (0f64, 0f64, 0f64, 0f64);
+    for i in 0..a.len() {
+        let (ai, ci, gai) = (a[i] as f64, c[i] as f64, ga[i] as f64);
+        ac += ai * ci;
+        aga += ai * gai;
+        l1 += ai.abs();
+        dtr_inf = dtr_inf.max((ci - gai).abs());
+    }
+    let rr = (xx - 2.0 * ac + aga).max(0.0);
+    let primal = 0.5 * rr + lambda * l1;
+    let rx = xx - ac;
+    let s = lambda / dtr_inf.max(lambda);
+    let dual = s * rx - 0.5 * s * s * rr;
+    (primal, (primal - dual).max(0.0))
+}

@@ -1,0 +1,7 @@
+//! File formats: `.npy` arrays, JSON sidecars, CSV tables, atomic writes, and the readers
+//! for images and the CNN datasets (CIFAR-10 binary, MNIST IDX).
+
+pub mod atomic;
+pub mod npy;
+pub mod sidecar;
+pub mod table;

@@ -1,0 +1,3 @@
+//! Pictures: filter-bank montages and simple plots written as PNG.
+
+pub mod montage;
