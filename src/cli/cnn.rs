@@ -1,4 +1,4 @@
-//! `simplecell cnn ...` and `simplecell gabor`: the companion CNN and analytic Gabor banks.
+//! `simplecell cnn ...`: train, evaluate and visualise the companion CNN.
 
 use super::progress::Reporter;
 use crate::error::{Error, Result};
@@ -13,13 +13,6 @@ pub enum CnnCommand {
 #[derive(Debug, Args)]
 pub struct TrainArgs {}
 
-#[derive(Debug, Args)]
-pub struct GaborArgs {}
-
 pub fn run(_command: CnnCommand, _reporter: &Reporter) -> Result<()> {
     Err(Error::failed("cnn", "not built yet"))
-}
-
-pub fn run_gabor(_args: GaborArgs, _reporter: &Reporter) -> Result<()> {
-    Err(Error::failed("gabor", "not built yet"))
 }

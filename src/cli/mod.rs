@@ -6,6 +6,7 @@ pub mod analyze;
 pub mod cnn;
 pub mod encode;
 pub mod extract;
+pub mod gabor;
 pub mod learn;
 pub mod montage;
 pub mod progress;
@@ -48,7 +49,7 @@ pub enum Command {
     /// Two filter banks -> matching, similarity and null baseline.
     Compare(analyze::CompareArgs),
     /// Write an analytic Gabor filter bank (.npy).
-    Gabor(cnn::GaborArgs),
+    Gabor(gabor::GaborArgs),
     /// Train, evaluate and visualise the companion CNN.
     #[command(subcommand)]
     Cnn(cnn::CnnCommand),
@@ -74,7 +75,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(a) => learn::run_demo(a, &reporter),
         Command::Analyze(a) => analyze::run_analyze(a, &reporter),
         Command::Compare(a) => analyze::run_compare(a, &reporter),
-        Command::Gabor(a) => cnn::run_gabor(a, &reporter),
+        Command::Gabor(a) => gabor::run(a, &reporter),
         Command::Cnn(c) => cnn::run(c, &reporter),
     }
 }
