@@ -60,7 +60,7 @@ pub struct ExtractArgs {
     pub margin: usize,
     /// Reject near-flat patches whose standard deviation is below this, in the units of the
     /// preprocessed image (unit variance after OF whitening; luminance 0..1 otherwise)
-    /// [default: 0 = keep all; range >= 0].
+    /// (0 keeps all) [range >= 0].
     #[arg(long, default_value_t = 0.0, value_name = "S")]
     pub min_std: f32,
     /// Number of built-in dead-leaves images when --images is not given [range 1..=10000].
