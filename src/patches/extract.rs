@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Instant;
 
 /// What an extraction produced.
@@ -131,39 +132,66 @@ pub fn extract(
         .writer()
         .write_all(&header)
         .map_err(|e| npy_file.write_error(e))?;
-    let mut writer = BlockWriter::new(dim, config.dc_removal, zca.as_ref());
     let mut rejected = vec![0usize; sources.len()];
     let mut preprocess_seconds = 0.0;
     let t_sample = Instant::now();
     progress.start("extract", Some(config.count as u64));
-    let mut patch_buf = Vec::with_capacity(dim);
-    for (k, source) in sources.iter().enumerate() {
-        let t = Instant::now();
-        let img = load_preprocessed(config, source)?;
-        preprocess_seconds += t.elapsed().as_secs_f64();
-        let spec = SampleSpec {
-            patch: p,
-            margin: config.margin,
-            quota: quotas[k],
-            min_std: config.min_std,
-        };
-        let mut rng = sample::image_rng(config.seed, k);
-        let file = &mut npy_file;
-        rejected[k] = sample::sample_image(
-            &img,
-            &spec,
-            &mut rng,
-            &source.label,
-            &mut patch_buf,
-            |patch| {
-                if writer.push(patch, file)? {
-                    progress.advance(writer.written as u64, &source.label);
+    // The kernel's copy into the page cache costs about as much as everything else, so a
+    // second thread writes finished blocks while this one samples the next.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let file_writer = npy_file.writer();
+    let (sampled, written): (Result<BlockWriter>, std::io::Result<()>) =
+        std::thread::scope(|scope| {
+            let io = scope.spawn(move || -> std::io::Result<()> {
+                for bytes in full_rx {
+                    file_writer.write_all(&bytes)?;
+                    // The sampler may have finished; a lost spare buffer is harmless.
+                    let _ = spare_tx.send(bytes);
                 }
                 Ok(())
-            },
-        )?;
-    }
-    writer.flush(&mut npy_file)?;
+            });
+            let mut writer =
+                BlockWriter::new(dim, config.dc_removal, zca.as_ref(), full_tx, spare_rx);
+            let result = (|| -> Result<()> {
+                let mut patch_buf = Vec::with_capacity(dim);
+                for (k, source) in sources.iter().enumerate() {
+                    let t = Instant::now();
+                    let img = load_preprocessed(config, source)?;
+                    preprocess_seconds += t.elapsed().as_secs_f64();
+                    let spec = SampleSpec {
+                        patch: p,
+                        margin: config.margin,
+                        quota: quotas[k],
+                        min_std: config.min_std,
+                    };
+                    let mut rng = sample::image_rng(config.seed, k);
+                    rejected[k] = sample::sample_image(
+                        &img,
+                        &spec,
+                        &mut rng,
+                        &source.label,
+                        &mut patch_buf,
+                        |patch| {
+                            if writer.push(patch)? {
+                                progress.advance(writer.written as u64, &source.label);
+                            }
+                            Ok(())
+                        },
+                    )?;
+                }
+                writer.flush()
+            })();
+            // Closing the channel lets the writing thread finish.
+            let writer = result.map(|()| writer.close());
+            let written = io
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the writing thread panicked")));
+            (writer, written)
+        });
+    // A failed write explains a failed send, so it is reported first.
+    written.map_err(|e| npy_file.write_error(e))?;
+    let writer = sampled?;
     let sample_seconds = t_sample.elapsed().as_secs_f64() - preprocess_seconds;
     if writer.written != config.count {
         return Err(Error::failed(
@@ -491,72 +519,113 @@ fn fit_zca(
 
 /// Collects patches into blocks, transforms each block (DC removal, ZCA), accumulates
 /// statistics, and writes it as little-endian float32.
+///
+/// A block is processed in parallel in chunks of a fixed [`CHUNK`] patches whose partial
+/// statistics are combined in chunk order: the work per chunk and the order of every sum are
+/// the same whatever the thread count, so the output and the sidecar are too.
 struct BlockWriter<'a> {
     dim: usize,
     dc_removal: bool,
     zca: Option<&'a Zca>,
     block: Vec<f32>,
-    scratch: Vec<f32>,
     bytes: Vec<u8>,
+    partials: Vec<Moments>,
     written: usize,
     stats: Moments,
+    /// Finished blocks go to the writing thread, and their buffers come back for reuse.
+    full: Option<SyncSender<Vec<u8>>>,
+    spare: Receiver<Vec<u8>>,
 }
 
+/// Patches per parallel work item within a block.
+const CHUNK: usize = 256;
+
 impl<'a> BlockWriter<'a> {
-    fn new(dim: usize, dc_removal: bool, zca: Option<&'a Zca>) -> Self {
+    fn new(
+        dim: usize,
+        dc_removal: bool,
+        zca: Option<&'a Zca>,
+        full: SyncSender<Vec<u8>>,
+        spare: Receiver<Vec<u8>>,
+    ) -> Self {
         Self {
+            full: Some(full),
+            spare,
             dim,
             dc_removal,
             zca,
             block: Vec::with_capacity(BLOCK * dim),
-            scratch: Vec::new(),
             bytes: Vec::with_capacity(BLOCK * dim * 4),
+            partials: Vec::with_capacity(BLOCK / CHUNK + 1),
             written: 0,
             stats: Moments::default(),
         }
     }
 
     /// Adds one patch; returns true when a block was written.
-    fn push(&mut self, patch: &[f32], file: &mut AtomicFile) -> Result<bool> {
+    fn push(&mut self, patch: &[f32]) -> Result<bool> {
         self.block.extend_from_slice(patch);
         if self.block.len() == BLOCK * self.dim {
-            self.flush(file)?;
+            self.flush()?;
             return Ok(true);
         }
         Ok(false)
     }
 
-    fn flush(&mut self, file: &mut AtomicFile) -> Result<()> {
+    /// Stops sending; the writing thread ends once it has written what it holds.
+    fn close(mut self) -> Self {
+        self.full = None;
+        self
+    }
+
+    fn flush(&mut self) -> Result<()> {
         if self.block.is_empty() {
             return Ok(());
         }
-        let rows = self.block.len() / self.dim;
-        if self.dc_removal {
-            sample::remove_dc(&mut self.block, self.dim);
+        let (dim, dc_removal, zca) = (self.dim, self.dc_removal, self.zca);
+        let rows = self.block.len() / dim;
+        self.bytes.resize(self.block.len() * 4, 0);
+        self.block
+            .par_chunks_mut(CHUNK * dim)
+            .zip(self.bytes.par_chunks_mut(CHUNK * dim * 4))
+            .map_init(Vec::new, |scratch, (chunk, out)| {
+                if dc_removal {
+                    sample::remove_dc(chunk, dim);
+                }
+                if let Some(z) = zca {
+                    z.apply(chunk, chunk.len() / dim, scratch);
+                    if dc_removal {
+                        // ZCA maps zero-mean patches to nearly zero-mean ones; make it exact.
+                        sample::remove_dc(chunk, dim);
+                    }
+                }
+                for (dst, v) in out.chunks_exact_mut(4).zip(chunk.iter()) {
+                    dst.copy_from_slice(&v.to_le_bytes());
+                }
+                let mut m = Moments::default();
+                m.add_block(chunk, dim);
+                m
+            })
+            .collect_into_vec(&mut self.partials);
+        for m in &self.partials {
+            self.stats.merge(m);
         }
-        if let Some(z) = self.zca {
-            z.apply(&mut self.block, rows, &mut self.scratch);
-            if self.dc_removal {
-                // ZCA maps zero-mean patches to nearly zero-mean ones; make it exact.
-                sample::remove_dc(&mut self.block, self.dim);
-            }
+        let next = self
+            .spare
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(BLOCK * dim * 4));
+        let full = std::mem::replace(&mut self.bytes, next);
+        let sent = self.full.as_ref().map(|tx| tx.send(full));
+        if !matches!(sent, Some(Ok(()))) {
+            return Err(Error::failed("extract", "the writing thread stopped"));
         }
-        self.stats.add_block(&self.block, self.dim);
-        self.bytes.clear();
-        for v in &self.block {
-            self.bytes.extend_from_slice(&v.to_le_bytes());
-        }
-        file.writer()
-            .write_all(&self.bytes)
-            .map_err(|e| file.write_error(e))?;
         self.written += rows;
         self.block.clear();
         Ok(())
     }
 }
 
-/// Running moments of every written value, in f64.
-#[derive(Default)]
+/// Running raw moments of every written value, in f64.
 struct Moments {
     n: f64,
     s1: f64,
@@ -566,6 +635,21 @@ struct Moments {
     min: f32,
     max: f32,
     max_abs_patch_mean: f64,
+}
+
+impl Default for Moments {
+    fn default() -> Self {
+        Self {
+            n: 0.0,
+            s1: 0.0,
+            s2: 0.0,
+            s3: 0.0,
+            s4: 0.0,
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+            max_abs_patch_mean: 0.0,
+        }
+    }
 }
 
 struct FinalStats {
@@ -579,26 +663,39 @@ struct FinalStats {
 
 impl Moments {
     fn add_block(&mut self, block: &[f32], dim: usize) {
-        if self.n == 0.0 {
-            self.min = f32::INFINITY;
-            self.max = f32::NEG_INFINITY;
-        }
         for patch in block.chunks_exact(dim) {
-            let mut p1 = 0.0f64;
+            let (mut p1, mut p2, mut p3, mut p4) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+            let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
             for &v in patch {
                 let x = v as f64;
                 let x2 = x * x;
                 p1 += x;
-                self.s2 += x2;
-                self.s3 += x2 * x;
-                self.s4 += x2 * x2;
-                self.min = self.min.min(v);
-                self.max = self.max.max(v);
+                p2 += x2;
+                p3 += x2 * x;
+                p4 += x2 * x2;
+                lo = lo.min(v);
+                hi = hi.max(v);
             }
             self.s1 += p1;
+            self.s2 += p2;
+            self.s3 += p3;
+            self.s4 += p4;
+            self.min = self.min.min(lo);
+            self.max = self.max.max(hi);
             self.max_abs_patch_mean = self.max_abs_patch_mean.max((p1 / dim as f64).abs());
         }
         self.n += block.len() as f64;
+    }
+
+    fn merge(&mut self, other: &Moments) {
+        self.n += other.n;
+        self.s1 += other.s1;
+        self.s2 += other.s2;
+        self.s3 += other.s3;
+        self.s4 += other.s4;
+        self.min = self.min.min(other.min);
+        self.max = self.max.max(other.max);
+        self.max_abs_patch_mean = self.max_abs_patch_mean.max(other.max_abs_patch_mean);
     }
 
     fn finish(&self) -> FinalStats {
