@@ -1,6 +1,7 @@
 //! Fuzz target for the `.npy` reader: any byte string must give an array or an error, never
 //! a panic, an out-of-bounds access or an allocation larger than the input justifies.
-//! Run with `cargo +nightly fuzz run npy_parse` from the repository root.
+//! Run from the repository root with the NumPy fixtures as seed corpus:
+//! `cargo +nightly fuzz run npy_parse fuzz/corpus/npy_parse tests/fixtures/npy -- -max_len=4096`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
