@@ -163,6 +163,7 @@ struct Totals {
     converged: f64,
     nonzeros: f64,
     coding_seconds: f64,
+    gemm_flops: f64,
 }
 
 impl Totals {
@@ -173,6 +174,7 @@ impl Totals {
         self.converged += r.converged_fraction * patches as f64;
         self.nonzeros += r.nonzero_fraction * (patches * atoms) as f64;
         self.coding_seconds += r.seconds;
+        self.gemm_flops += r.gemm_flops;
     }
 }
 
@@ -279,6 +281,7 @@ pub fn run(args: EncodeArgs, reporter: &Reporter) -> Result<()> {
             "converged": converged_fraction == 1.0,
             "nonzero_fraction": nonzero_fraction,
             "max_iterations": totals.iterations,
+            "gemm_flops": totals.gemm_flops,
         }),
     );
     meta.insert(

@@ -13,8 +13,8 @@
 
 use super::batch::{BlockInput, BlockOutcome, BlockSolver, run_blocks};
 use super::{
-    CodingParams, CodingReport, PreparedDictionary, SparseCoder, objective_and_gap_with,
-    relative_gap,
+    CodingParams, CodingReport, PreparedDictionary, SparseCoder, objective_and_gap_exact,
+    objective_and_gap_with, relative_gap,
 };
 use crate::error::Result;
 use nalgebra::DMatrix;
@@ -107,6 +107,7 @@ struct Scratch {
     support: Vec<usize>,
     chol: Vec<f64>,
     z: Vec<f64>,
+    r64: Vec<f64>,
 }
 
 #[inline(always)]
@@ -124,12 +125,15 @@ fn solve_block(
         support: Vec::with_capacity(k),
         chol: Vec::new(),
         z: Vec::new(),
+        r64: vec![0.0; dict.pixels()],
     };
     let mut out = BlockOutcome::default();
     for (j, a) in codes.chunks_exact_mut(k).enumerate() {
         let c = &input.c[j * k..(j + 1) * k];
+        let p = dict.pixels();
+        let x = &input.x[j * p..(j + 1) * p];
         let (iters, objective, rel) =
-            solve_patch(cd, dict, c, input.xx[j], a, &mut scratch, params);
+            solve_patch(cd, dict, c, x, input.xx[j], a, &mut scratch, params);
         out.iterations = out.iterations.max(iters);
         out.objective_sum += objective;
         out.max_relative_gap = out.max_relative_gap.max(rel);
@@ -180,6 +184,7 @@ fn sweep(
     (max_delta, max_abs)
 }
 
+#[inline(always)]
 fn collect_support(a: &[f32], support: &mut Vec<usize>) {
     support.clear();
     support.extend(
@@ -192,6 +197,7 @@ fn collect_support(a: &[f32], support: &mut Vec<usize>) {
 
 /// Recomputes `G a` in f64 over the support, and `r = c - G a` from it (removing the drift
 /// of the incremental f32 updates).
+#[inline(always)]
 fn refresh(gram: &[f32], k: usize, c: &[f32], a: &[f32], s: &mut Scratch) {
     collect_support(a, &mut s.support);
     s.ga.fill(0.0);
@@ -208,6 +214,7 @@ fn refresh(gram: &[f32], k: usize, c: &[f32], a: &[f32], s: &mut Scratch) {
 
 /// The Newton step on the current support and signs, stopped at the first sign change.
 /// Returns false when `G_SS` is numerically singular (duplicate atoms), leaving `a` as it was.
+#[inline(always)]
 fn newton_on_signs(
     gram: &[f32],
     k: usize,
@@ -225,45 +232,41 @@ fn newton_on_signs(
     s.chol.resize(m * m, 0.0);
     s.z.clear();
     s.z.resize(m, 0.0);
-    for (q, &jq) in s.support.iter().enumerate() {
-        for (p, &jp) in s.support.iter().enumerate().skip(q) {
-            s.chol[q * m + p] = gram[jq * k + jp] as f64;
+    // Lower triangle, row-major: L[p][q] at p * m + q, so every inner loop is a
+    // contiguous dot product or axpy.
+    for (p, &jp) in s.support.iter().enumerate() {
+        for (q, &jq) in s.support.iter().enumerate().take(p + 1) {
+            s.chol[p * m + q] = gram[jp * k + jq] as f64;
         }
-        s.z[q] = c[jq] as f64 - lambda as f64 * (a[jq] as f64).signum();
+        s.z[p] = c[jp] as f64 - lambda as f64 * (a[jp] as f64).signum();
     }
-    // Cholesky, lower triangle stored column-major: L[p, q] at q * m + p.
+    let chol = &mut s.chol[..m * m];
     for q in 0..m {
-        let mut d = s.chol[q * m + q];
-        for l in 0..q {
-            d -= s.chol[l * m + q] * s.chol[l * m + q];
-        }
+        let (upper, below) = chol.split_at_mut((q + 1) * m);
+        let row_q = &mut upper[q * m..(q + 1) * m];
+        let d = row_q[q] - dot(&row_q[..q], &row_q[..q]);
         if d <= 1e-10 * gram[s.support[q] * k + s.support[q]] as f64 {
             return false;
         }
         let d = d.sqrt();
-        s.chol[q * m + q] = d;
-        for p in q + 1..m {
-            let mut v = s.chol[q * m + p];
-            for l in 0..q {
-                v -= s.chol[l * m + p] * s.chol[l * m + q];
-            }
-            s.chol[q * m + p] = v / d;
+        row_q[q] = d;
+        let lq: &[f64] = &row_q[..q];
+        for row_p in below.chunks_exact_mut(m) {
+            row_p[q] = (row_p[q] - dot(&row_p[..q], lq)) / d;
         }
     }
     // Forward then backward substitution: L L^T z = rhs.
     for p in 0..m {
-        let mut v = s.z[p];
-        for l in 0..p {
-            v -= s.chol[l * m + p] * s.z[l];
-        }
-        s.z[p] = v / s.chol[p * m + p];
+        let row = &chol[p * m..p * m + p + 1];
+        s.z[p] = (s.z[p] - dot(&row[..p], &s.z[..p])) / row[p];
     }
     for p in (0..m).rev() {
-        let mut v = s.z[p];
-        for l in p + 1..m {
-            v -= s.chol[p * m + l] * s.z[l];
+        let row = &chol[p * m..p * m + p + 1];
+        let zp = s.z[p] / row[p];
+        s.z[p] = zp;
+        for (zl, &lpl) in s.z[..p].iter_mut().zip(&row[..p]) {
+            *zl -= lpl * zp;
         }
-        s.z[p] = v / s.chol[p * m + p];
     }
     // Along a -> z the objective equals the sign-model quadratic until a sign changes, and
     // that quadratic decreases all the way to z; so stop at the first crossing.
@@ -288,12 +291,34 @@ fn newton_on_signs(
     true
 }
 
+/// A dot product with four independent partial sums, so it vectorises; the order is fixed.
+#[inline(always)]
+fn dot(x: &[f64], y: &[f64]) -> f64 {
+    let mut acc = [0f64; 4];
+    let n = x.len().min(y.len());
+    let (xc, yc) = (x[..n].chunks_exact(4), y[..n].chunks_exact(4));
+    let tail: f64 = xc
+        .remainder()
+        .iter()
+        .zip(yc.remainder())
+        .map(|(a, b)| a * b)
+        .sum();
+    for (a, b) in xc.zip(yc) {
+        for l in 0..4 {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
 /// Solves one patch; returns (outer iterations, objective, relative gap).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn solve_patch(
     cd: &ActiveSetCd,
     dict: &PreparedDictionary,
     c: &[f32],
+    x: &[f32],
     xx: f64,
     a: &mut [f32],
     s: &mut Scratch,
@@ -306,11 +331,25 @@ fn solve_patch(
         a.iter_mut().for_each(|v| *v = v.max(0.0));
     }
     refresh(gram, k, c, a, s);
-    let certificate = |a: &[f32], s: &Scratch| {
+    let certificate = |a: &[f32], s: &mut Scratch| {
         let (p, gap) = objective_and_gap_with(xx, c, a, |i| s.ga[i], lambda, positive);
-        (p, relative_gap(p, gap))
+        let rel = relative_gap(p, gap);
+        if rel <= 1e3 * params.tol {
+            // Confirm with the explicit f64 residual (see objective_and_gap_exact).
+            let (p, gap) = objective_and_gap_exact(
+                dict.d.as_slice(),
+                dict.pixels(),
+                x,
+                a,
+                lambda,
+                positive,
+                &mut s.r64,
+            );
+            return (p, relative_gap(p, gap));
+        }
+        (p, rel)
     };
-    let (mut objective, mut rel) = certificate(a, s);
+    let (mut objective, mut rel) = certificate(a, &mut *s);
     if rel <= params.tol {
         return (0, objective, rel);
     }
@@ -340,7 +379,7 @@ fn solve_patch(
         }
         let saved_ok = newton_on_signs(gram, k, c, a, s, lambda);
         refresh(gram, k, c, a, s);
-        (objective, rel) = certificate(a, s);
+        (objective, rel) = certificate(a, &mut *s);
         if rel <= params.tol || (!saved_ok && outer == params.max_iter) {
             return (outer, objective, rel);
         }

@@ -22,10 +22,14 @@ pub struct BlockOutcome {
     pub converged: usize,
     /// Sum over the block's patches of the objective at each gap check (when recorded).
     pub history: Vec<f64>,
+    /// Flops spent in Gram-matrix products.
+    pub gemm_flops: f64,
 }
 
 /// One block's inputs, all column-major with `atoms` rows (or one entry per patch).
 pub struct BlockInput<'a> {
+    /// The block's patches (pixels x n).
+    pub x: &'a [f32],
     /// `D^T x` for each patch (atoms x n).
     pub c: &'a [f32],
     /// `||x||^2` for each patch.
@@ -89,7 +93,16 @@ pub fn run_blocks(
                     .chunks_exact(p.max(1))
                     .map(|col| col.iter().map(|&v| v as f64 * v as f64).sum())
                     .collect();
-                solver.solve_block(dict, &BlockInput { c: &c, xx: &xx }, codes_block, &params)
+                solver.solve_block(
+                    dict,
+                    &BlockInput {
+                        x: x_block,
+                        c: &c,
+                        xx: &xx,
+                    },
+                    codes_block,
+                    &params,
+                )
             })
             .collect()
     };
@@ -104,6 +117,7 @@ pub fn run_blocks(
         report.objective += o.objective_sum;
         report.max_relative_gap = report.max_relative_gap.max(o.max_relative_gap);
         converged += o.converged;
+        report.gemm_flops += o.gemm_flops;
         if history.len() < o.history.len() {
             // A block that stopped early keeps its last objective for later checks.
             let last = history.last().copied();

@@ -83,6 +83,9 @@ pub struct CodingReport {
     /// Mean objective over patches at each gap check, when the coder was asked to record it
     /// (a converged patch keeps its final objective); empty otherwise.
     pub history: Vec<f64>,
+    /// Floating-point operations spent in Gram-matrix products (FISTA/ISTA), for
+    /// throughput reports; 0 for coders that do not use them.
+    pub gemm_flops: f64,
 }
 
 /// A dictionary with what every coder needs precomputed.
@@ -194,6 +197,51 @@ pub fn objective_and_gap_with(
     let rr = (xx - 2.0 * ac + aga).max(0.0);
     let primal = 0.5 * rr + lambda * l1;
     let rx = xx - ac;
+    let s = lambda / dtr_max.max(lambda);
+    let dual = s * rx - 0.5 * s * s * rr;
+    (primal, (primal - dual).max(0.0))
+}
+
+/// Primal objective and duality gap from the residual `r = x - D a` formed explicitly in
+/// f64 (`r` is scratch of length pixels). Slower than the Gram form (pixels x atoms per
+/// patch) but free of its cancellation: when the residual is small next to `x`,
+/// `||x||^2 - 2 a'c + a'G a` loses the digits a 1e-6 certificate needs, so coders confirm
+/// a near-converged patch with this before they stop.
+pub fn objective_and_gap_exact(
+    d: &[f32],
+    pixels: usize,
+    x: &[f32],
+    a: &[f32],
+    lambda: f32,
+    positive: bool,
+    r: &mut [f64],
+) -> (f64, f64) {
+    let lambda = lambda as f64;
+    let r = &mut r[..pixels];
+    for (ri, &xi) in r.iter_mut().zip(x) {
+        *ri = xi as f64;
+    }
+    let mut l1 = 0f64;
+    for (i, &ai) in a.iter().enumerate() {
+        if ai != 0.0 {
+            l1 += (ai as f64).abs();
+            for (ri, &di) in r.iter_mut().zip(&d[i * pixels..(i + 1) * pixels]) {
+                *ri -= ai as f64 * di as f64;
+            }
+        }
+    }
+    let rr: f64 = r.iter().map(|v| v * v).sum();
+    let rx: f64 = r.iter().zip(x).map(|(ri, &xi)| ri * xi as f64).sum();
+    let mut dtr_max = 0f64;
+    for i in 0..a.len() {
+        let corr: f64 = r
+            .iter()
+            .zip(&d[i * pixels..(i + 1) * pixels])
+            .map(|(ri, &di)| ri * di as f64)
+            .sum();
+        dtr_max = dtr_max.max(if positive { corr } else { corr.abs() });
+    }
+    let primal = 0.5 * rr + lambda * l1;
     let s = lambda / dtr_max.max(lambda);
     let dual = s * rx - 0.5 * s * s * rr;
     (primal, (primal - dual).max(0.0))
