@@ -115,7 +115,7 @@ def main():
         os.environ["OMP_NUM_THREADS"] = str(threads)
         print(f"threads = {threads}", flush=True)
         with threadpool_limits(limits=threads):
-            for coder, tols, cap in [("cd", [1e-2, 1e-4, 1e-6], 1000), ("fista", [1e-2, 1e-4, 1e-6], 3000)]:
+            for coder, tols, cap in [("cd", [1e-2, 1e-4, 1e-6], 1000), ("fista", [1e-2, 1e-4], 3000)]:
                 if f"simplecell-{coder}" in skip:
                     continue
                 for tol in tols:

@@ -183,7 +183,7 @@ fn natural_problem() -> Option<(DMatrix<f32>, DMatrix<f32>)> {
     let img = image::open(dir.join("kodim08.png")).unwrap().to_luma32f();
     let (w, h) = img.dimensions();
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let mut patch = |rng: &mut ChaCha8Rng| {
+    let patch = |rng: &mut ChaCha8Rng| {
         let (x0, y0) = (rng.random_range(0..w - 8), rng.random_range(0..h - 8));
         let mut v: Vec<f32> = (0..64)
             .map(|i| img.get_pixel(x0 + (i % 8) as u32, y0 + (i / 8) as u32)[0])

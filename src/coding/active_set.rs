@@ -334,6 +334,7 @@ fn solve_patch(
     let certificate = |a: &[f32], s: &mut Scratch| {
         let (p, gap) = objective_and_gap_with(xx, c, a, |i| s.ga[i], lambda, positive);
         let rel = relative_gap(p, gap);
+        let gram_primal = p;
         if rel <= 1e3 * params.tol {
             // Confirm with the explicit f64 residual (see objective_and_gap_exact).
             let (p, gap) = objective_and_gap_exact(
@@ -345,11 +346,11 @@ fn solve_patch(
                 positive,
                 &mut s.r64,
             );
-            return (p, relative_gap(p, gap));
+            return (p, relative_gap(p, gap), gram_primal);
         }
-        (p, rel)
+        (p, rel, gram_primal)
     };
-    let (mut objective, mut rel) = certificate(a, &mut *s);
+    let (mut objective, mut rel, mut gram_primal) = certificate(a, &mut *s);
     if rel <= params.tol {
         return (0, objective, rel);
     }
@@ -379,8 +380,13 @@ fn solve_patch(
         }
         let saved_ok = newton_on_signs(gram, k, c, a, s, lambda);
         refresh(gram, k, c, a, s);
-        (objective, rel) = certificate(a, &mut *s);
-        if rel <= params.tol || (!saved_ok && outer == params.max_iter) {
+        let previous_primal = gram_primal;
+        (objective, rel, gram_primal) = certificate(a, &mut *s);
+        // A step that no longer lowers the objective means float32 has hit its floor;
+        // stop and report the gap reached rather than spin to the cap.
+        // (Compared in the Gram form, so both sides carry the same rounding.)
+        let stalled = gram_primal >= previous_primal * (1.0 - 1e-12);
+        if rel <= params.tol || stalled || (!saved_ok && outer == params.max_iter) {
             return (outer, objective, rel);
         }
     }

@@ -220,7 +220,7 @@ fn solve(
     let mut gemm_flops = 2.0 * (k * k * n) as f64;
 
     loop {
-        if iterations % check_every == 0 || iterations >= params.max_iter {
+        if iterations.is_multiple_of(check_every) || iterations >= params.max_iter {
             let mut j = 0;
             while j < active {
                 let col = j * k..(j + 1) * k;
