@@ -108,6 +108,7 @@ struct Scratch {
     chol: Vec<f64>,
     z: Vec<f64>,
     r64: Vec<f64>,
+    c64: Vec<f64>,
 }
 
 #[inline(always)]
@@ -126,6 +127,7 @@ fn solve_block(
         chol: Vec::new(),
         z: Vec::new(),
         r64: vec![0.0; dict.pixels()],
+        c64: vec![0.0; k],
     };
     let mut out = BlockOutcome::default();
     for (j, a) in codes.chunks_exact_mut(k).enumerate() {
@@ -218,7 +220,7 @@ fn refresh(gram: &[f32], k: usize, c: &[f32], a: &[f32], s: &mut Scratch) {
 fn newton_on_signs(
     gram: &[f32],
     k: usize,
-    c: &[f32],
+    c: &[f64],
     a: &mut [f32],
     s: &mut Scratch,
     lambda: f32,
@@ -238,7 +240,7 @@ fn newton_on_signs(
         for (q, &jq) in s.support.iter().enumerate().take(p + 1) {
             s.chol[p * m + q] = gram[jp * k + jq] as f64;
         }
-        s.z[p] = c[jp] as f64 - lambda as f64 * (a[jp] as f64).signum();
+        s.z[p] = c[jp] - lambda as f64 * (a[jp] as f64).signum();
     }
     let chol = &mut s.chol[..m * m];
     for q in 0..m {
@@ -354,41 +356,60 @@ fn solve_patch(
     if rel <= params.tol {
         return (0, objective, rel);
     }
-    for outer in 1..=params.max_iter {
-        sweep(gram, k, 0..k, a, &mut s.r, lambda, positive);
-        let mut previous_support = usize::MAX;
-        for _ in 0..cd.max_inner_sweeps {
-            collect_support(a, &mut s.support);
-            let size = s.support.len();
-            let support = std::mem::take(&mut s.support);
-            let (max_delta, max_abs) = sweep(
-                gram,
-                k,
-                support.iter().copied(),
-                a,
-                &mut s.r,
-                lambda,
-                positive,
-            );
-            s.support = support;
-            let settled =
-                a.iter().filter(|v| **v != 0.0).count() == size && size == previous_support;
-            previous_support = size;
-            if max_delta <= 1e-3 * max_abs || settled {
-                break;
+    let mut c64 = std::mem::take(&mut s.c64);
+    let mut have_c64 = false;
+    let result = (|| {
+        for outer in 1..=params.max_iter {
+            sweep(gram, k, 0..k, a, &mut s.r, lambda, positive);
+            let mut previous_support = usize::MAX;
+            for _ in 0..cd.max_inner_sweeps {
+                collect_support(a, &mut s.support);
+                let size = s.support.len();
+                let support = std::mem::take(&mut s.support);
+                let (max_delta, max_abs) = sweep(
+                    gram,
+                    k,
+                    support.iter().copied(),
+                    a,
+                    &mut s.r,
+                    lambda,
+                    positive,
+                );
+                s.support = support;
+                let settled =
+                    a.iter().filter(|v| **v != 0.0).count() == size && size == previous_support;
+                previous_support = size;
+                if max_delta <= 1e-3 * max_abs || settled {
+                    break;
+                }
+            }
+            if !have_c64 {
+                // D^T x in f64 for the Newton right-hand side: the f32 GEMM's rounding of c
+                // would otherwise put the exact solve's answer above a 1e-6 certificate.
+                let (d, p) = (dict.d.as_slice(), dict.pixels());
+                for (i, ci) in c64.iter_mut().enumerate() {
+                    *ci = d[i * p..(i + 1) * p]
+                        .iter()
+                        .zip(x)
+                        .map(|(&di, &xi)| di as f64 * xi as f64)
+                        .sum();
+                }
+                have_c64 = true;
+            }
+            let saved_ok = newton_on_signs(gram, k, &c64, a, s, lambda);
+            refresh(gram, k, c, a, s);
+            let previous_primal = gram_primal;
+            (objective, rel, gram_primal) = certificate(a, &mut *s);
+            // A step that no longer lowers the objective means float32 has hit its floor;
+            // stop and report the gap reached rather than spin to the cap.
+            // (Compared in the Gram form, so both sides carry the same rounding.)
+            let stalled = gram_primal >= previous_primal * (1.0 - 1e-12);
+            if rel <= params.tol || stalled || (!saved_ok && outer == params.max_iter) {
+                return (outer, objective, rel);
             }
         }
-        let saved_ok = newton_on_signs(gram, k, c, a, s, lambda);
-        refresh(gram, k, c, a, s);
-        let previous_primal = gram_primal;
-        (objective, rel, gram_primal) = certificate(a, &mut *s);
-        // A step that no longer lowers the objective means float32 has hit its floor;
-        // stop and report the gap reached rather than spin to the cap.
-        // (Compared in the Gram form, so both sides carry the same rounding.)
-        let stalled = gram_primal >= previous_primal * (1.0 - 1e-12);
-        if rel <= params.tol || stalled || (!saved_ok && outer == params.max_iter) {
-            return (outer, objective, rel);
-        }
-    }
-    (params.max_iter, objective, rel)
+        (params.max_iter, objective, rel)
+    })();
+    s.c64 = c64;
+    result
 }
