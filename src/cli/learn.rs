@@ -97,7 +97,8 @@ pub struct LearnArgs {
     #[arg(long, value_name = "TOL")]
     pub exact_tol: Option<f64>,
 
-    /// Olshausen-Field rule: initial step size [default: 1.0; > 0].
+    /// Olshausen-Field rule: initial step size, relative to each atom's Newton step
+    /// [default: 0.1; > 0].
     #[arg(long, value_name = "ETA")]
     pub of_eta: Option<f32>,
 

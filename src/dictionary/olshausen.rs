@@ -1,5 +1,8 @@
 //! The Olshausen-Field (1996) rule, as in their `sparsenet` code: a gradient step on the
-//! mean squared reconstruction error, `D <- D + eta_t (X - D A) A^T / n`, then gain
+//! mean squared reconstruction error, `d_j <- d_j + eta_t / max(h_j, mean h) [(X - D A) A^T / n]_j`
+//! with `h_j = mean(a_j^2)` the diagonal of the Hessian (our one change to sparsenet's fixed
+//! step, so that `eta` does not have to be retuned to the data's scale: `eta = 1` would move a
+//! well-used atom to its own least-squares optimum for the batch), then gain
 //! adaptation: each atom keeps a running mean of its squared code,
 //! `v_j <- (1 - r)^n v_j + (1 - (1 - r)^n) mean(a_j^2)` (sparsenet's per-patch average with
 //! rate `r`, applied to a batch at once), its gain follows
@@ -10,7 +13,9 @@
 //! penalty, and its codes shrink, which equalises code variance across atoms. `goal` is the
 //! mean of the `v_j` (so the rule equalises variances rather than dictating sparsity, which
 //! lambda already sets), and gains are rescaled to a geometric mean of 1 after each step so
-//! the objective stays comparable with unit-norm rules. The dictionary written to disk is
+//! the objective stays comparable with unit-norm rules. Because under the l1 penalty a
+//! shrinking atom is used ever less (sparsenet's Cauchy prior does not have this spiral), the
+//! variance ratio is floored at 0.5 and gains are kept within [0.5, 2]. The dictionary written to disk is
 //! normalised to unit norm; the gains are recorded in the sidecar.
 //!
 //! Step-size schedule: `eta_t = eta_0 / (1 + t / t_0)`, sparsenet's constant step with a slow
@@ -23,8 +28,7 @@ use nalgebra::DMatrix;
 /// Parameters of the Olshausen-Field rule.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OfParams {
-    /// Initial step size eta_0 (> 0). Default 1.0 (sparsenet's `eta`), relative to the
-    /// mean-over-batch gradient.
+    /// Initial step size eta_0 (> 0), relative to each atom's Newton step. Default 0.2.
     pub eta: f32,
     /// Updates after which the step has halved (t_0 >= 1). Default 1000.
     pub eta_halflife: f32,
@@ -38,7 +42,7 @@ pub struct OfParams {
 impl Default for OfParams {
     fn default() -> Self {
         Self {
-            eta: 1.0,
+            eta: 0.1,
             eta_halflife: 1000.0,
             gain_alpha: 0.02,
             variance_rate: 0.001,
@@ -55,6 +59,8 @@ pub struct OlshausenField {
     updates: u64,
     residual: DMatrix<f32>,
     gradient: DMatrix<f32>,
+    /// mean(a_j^2) of the current batch, per atom.
+    hessian: Vec<f32>,
 }
 
 impl OlshausenField {
@@ -66,6 +72,7 @@ impl OlshausenField {
             updates: 0,
             residual: DMatrix::zeros(pixels, 0),
             gradient: DMatrix::zeros(pixels, atoms),
+            hessian: vec![0.0; atoms],
         }
     }
 
@@ -162,25 +169,39 @@ impl DictionaryUpdate for OlshausenField {
             &mut self.gradient,
         );
         let eta = self.params.eta / (1.0 + self.updates as f32 / self.params.eta_halflife);
-        d.iter_mut()
-            .zip(self.gradient.iter())
-            .for_each(|(dv, g)| *dv += eta * g);
-
         let keep = (1.0 - self.params.variance_rate).powi(n as i32);
-        for (j, v) in self.variances.iter_mut().enumerate() {
-            let mean_sq = codes.row(j).iter().map(|a| a * a).sum::<f32>() / n as f32;
+        let k = self.variances.len();
+        let inv_n = 1.0 / n as f32;
+        for (j, h) in self.hessian.iter_mut().enumerate() {
+            *h = codes.row(j).iter().map(|a| a * a).sum::<f32>() * inv_n;
+        }
+        let mean_h = self.hessian.iter().sum::<f32>() / k.max(1) as f32;
+        for j in 0..k {
+            let h = self.hessian[j];
+            // Step eta / max(h_j, mean h): the Newton step of a well-used atom (so eta is free
+            // of the data's scale), and no more than the average atom's step for a rarely
+            // used one, whose block optimum would overfit the residual of a patch or two.
+            if h > 0.0 {
+                let step = eta / h.max(mean_h);
+                d.column_mut(j)
+                    .iter_mut()
+                    .zip(self.gradient.column(j).iter())
+                    .for_each(|(dv, g)| *dv += step * g);
+            }
+            let v = &mut self.variances[j];
             *v = if self.updates == 0 {
-                mean_sq
+                h
             } else {
-                keep * *v + (1.0 - keep) * mean_sq
+                keep * *v + (1.0 - keep) * h
             };
         }
         let goal = self.variances.iter().sum::<f32>() / self.variances.len().max(1) as f32;
         if goal > 0.0 {
             for (g, &v) in self.gains.iter_mut().zip(&self.variances) {
-                // An atom that has never been used would shrink to nothing; floor its ratio.
-                let ratio = (v / goal).max(0.01);
-                *g *= ratio.powf(self.params.gain_alpha);
+                // Under an l1 penalty a shrinking atom is used ever less, so an unused atom's
+                // gain would spiral to zero; the ratio is floored and gains kept in [0.5, 2].
+                let ratio = (v / goal).max(0.5);
+                *g = (*g * ratio.powf(self.params.gain_alpha)).clamp(0.5, 2.0);
             }
             let log_mean = self.gains.iter().map(|g| g.ln()).sum::<f32>() / self.gains.len() as f32;
             let scale = (-log_mean).exp();
