@@ -7,7 +7,10 @@
 //! (a warm start; pass zeros for a cold one), and returns a [`CodingReport`]. Stopping is on
 //! the relative duality gap, so the reported accuracy is a certificate.
 
+pub mod active_set;
+pub mod batch;
 pub mod fista;
+pub mod gemm;
 
 use crate::error::{Error, Result};
 use nalgebra::DMatrix;
@@ -77,6 +80,9 @@ pub struct CodingReport {
     /// Fraction of nonzero code entries.
     pub nonzero_fraction: f64,
     pub seconds: f64,
+    /// Mean objective over patches at each gap check, when the coder was asked to record it
+    /// (a converged patch keeps its final objective); empty otherwise.
+    pub history: Vec<f64>,
 }
 
 /// A dictionary with what every coder needs precomputed.
@@ -92,7 +98,16 @@ pub struct PreparedDictionary {
 
 impl PreparedDictionary {
     pub fn new(d: DMatrix<f32>) -> Self {
-        let gram = d.tr_mul(&d);
+        let k = d.ncols();
+        let mut gram = DMatrix::<f32>::zeros(k, k);
+        gemm::matmul_tn(
+            k,
+            d.nrows(),
+            k,
+            d.as_slice(),
+            d.as_slice(),
+            gram.as_mut_slice(),
+        );
         let lipschitz = largest_eigenvalue(&gram) * 1.01 + 1e-6;
         Self { d, gram, lipschitz }
     }
@@ -152,19 +167,74 @@ pub trait SparseCoder: Send + Sync {
 /// Gram-based coder has: `xx = ||x||^2`, `c = D^T x`, `a`, and `ga = G a`.
 /// Dual point theta = r / max(lambda, ||D^T r||_inf) with r = x - D a, D^T r = c - G a.
 pub fn objective_and_gap(xx: f64, c: &[f32], a: &[f32], ga: &[f32], lambda: f32) -> (f64, f64) {
+    objective_and_gap_with(xx, c, a, |i| ga[i] as f64, lambda, false)
+}
+
+/// [`objective_and_gap`] with `G a` given by a function (so it may be held in f64) and
+/// the non-negative variant: with `positive`, the dual constraint is one-sided,
+/// `d_i^T theta <= lambda`, so only positive correlations scale the dual point.
+pub fn objective_and_gap_with(
+    xx: f64,
+    c: &[f32],
+    a: &[f32],
+    ga: impl Fn(usize) -> f64,
+    lambda: f32,
+    positive: bool,
+) -> (f64, f64) {
     let lambda = lambda as f64;
-    let (mut ac, mut aga, mut l1, mut dtr_inf) = (0f64, 0f64, 0f64, 0f64);
+    let (mut ac, mut aga, mut l1, mut dtr_max) = (0f64, 0f64, 0f64, 0f64);
     for i in 0..a.len() {
-        let (ai, ci, gai) = (a[i] as f64, c[i] as f64, ga[i] as f64);
+        let (ai, ci, gai) = (a[i] as f64, c[i] as f64, ga(i));
         ac += ai * ci;
         aga += ai * gai;
         l1 += ai.abs();
-        dtr_inf = dtr_inf.max((ci - gai).abs());
+        let corr = ci - gai;
+        dtr_max = dtr_max.max(if positive { corr } else { corr.abs() });
     }
     let rr = (xx - 2.0 * ac + aga).max(0.0);
     let primal = 0.5 * rr + lambda * l1;
     let rx = xx - ac;
-    let s = lambda / dtr_inf.max(lambda);
+    let s = lambda / dtr_max.max(lambda);
     let dual = s * rx - 0.5 * s * s * rr;
     (primal, (primal - dual).max(0.0))
+}
+
+/// Relative duality gap: gap over primal objective (zero when both are zero).
+pub fn relative_gap(primal: f64, gap: f64) -> f64 {
+    if gap <= 0.0 {
+        0.0
+    } else {
+        gap / primal.max(f64::MIN_POSITIVE)
+    }
+}
+
+/// Names accepted by [`coder_by_name`] (and `--coder`), with a one-line description each.
+pub const CODERS: &[(&str, &str)] = &[
+    (
+        "cd",
+        "exact active-set coordinate descent on the Gram matrix with a sign-pattern Newton \
+         step (fastest at high sparsity)",
+    ),
+    (
+        "fista",
+        "FISTA with adaptive restart, batched on the Gram matrix",
+    ),
+    ("ista", "ISTA (no momentum; the objective never increases)"),
+];
+
+/// The coder behind a `--coder` name.
+pub fn coder_by_name(name: &str) -> Result<Box<dyn SparseCoder>> {
+    match name {
+        "cd" => Ok(Box::new(active_set::ActiveSetCd::default())),
+        "fista" => Ok(Box::new(fista::ProximalGradient::fista())),
+        "ista" => Ok(Box::new(fista::ProximalGradient::ista())),
+        _ => Err(Error::usage(
+            "--coder",
+            name,
+            format!(
+                "must be one of {}",
+                CODERS.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
 }

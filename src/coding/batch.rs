@@ -1,0 +1,145 @@
+//! The blocked driver every coder runs on: the patches are cut into fixed blocks of
+//! [`BLOCK`] columns, each block gets `C = D^T X` (one GEMM) and `||x||^2` (in f64), and a
+//! block solver turns them into codes. Blocks run in parallel on rayon's pool, but a
+//! block's size and arithmetic never depend on the thread count, so results are
+//! bit-identical for any number of threads.
+
+use super::{CodingParams, CodingReport, PreparedDictionary, gemm};
+use crate::error::{Error, Result};
+use nalgebra::DMatrix;
+use rayon::prelude::*;
+
+/// Patches per block: small enough that a block's working set (a few atoms x BLOCK
+/// buffers) stays in the L2 cache, large enough for efficient GEMM.
+pub const BLOCK: usize = 128;
+
+/// What one block's solve returns; the driver merges these in block order.
+#[derive(Debug, Default, Clone)]
+pub struct BlockOutcome {
+    pub iterations: usize,
+    pub objective_sum: f64,
+    pub max_relative_gap: f64,
+    pub converged: usize,
+    /// Sum over the block's patches of the objective at each gap check (when recorded).
+    pub history: Vec<f64>,
+}
+
+/// One block's inputs, all column-major with `atoms` rows (or one entry per patch).
+pub struct BlockInput<'a> {
+    /// `D^T x` for each patch (atoms x n).
+    pub c: &'a [f32],
+    /// `||x||^2` for each patch.
+    pub xx: &'a [f64],
+}
+
+/// Solves one block of patches; `codes` (atoms x n) holds the warm start on entry.
+pub trait BlockSolver: Sync {
+    fn solve_block(
+        &self,
+        dict: &PreparedDictionary,
+        input: &BlockInput,
+        codes: &mut [f32],
+        params: &CodingParams,
+    ) -> BlockOutcome;
+}
+
+/// Runs `solver` over all blocks of `x` and merges the diagnostics into a report.
+pub fn run_blocks(
+    name: &str,
+    solver: &impl BlockSolver,
+    dict: &PreparedDictionary,
+    x: &DMatrix<f32>,
+    codes: &mut DMatrix<f32>,
+    params: &CodingParams,
+) -> Result<CodingReport> {
+    let start = std::time::Instant::now();
+    let params = params.clone().check()?;
+    let (p, k, n) = (dict.pixels(), dict.atoms(), x.ncols());
+    if x.nrows() != p {
+        return Err(Error::failed(
+            "sparse coding",
+            format!(
+                "patches have {} pixels but the dictionary's atoms have {p}",
+                x.nrows()
+            ),
+        ));
+    }
+    if codes.nrows() != k || codes.ncols() != n {
+        return Err(Error::failed(
+            "sparse coding",
+            format!(
+                "codes are {}x{} but must be atoms x patches = {k}x{n}",
+                codes.nrows(),
+                codes.ncols()
+            ),
+        ));
+    }
+    let outcomes: Vec<BlockOutcome> = if k == 0 || n == 0 {
+        Vec::new()
+    } else {
+        codes
+            .as_mut_slice()
+            .par_chunks_mut(k * BLOCK)
+            .zip(x.as_slice().par_chunks(p * BLOCK))
+            .map(|(codes_block, x_block)| {
+                let nb = x_block.len() / p.max(1);
+                let mut c = vec![0f32; k * nb];
+                gemm::matmul_tn(k, p, nb, dict.d.as_slice(), x_block, &mut c);
+                let xx: Vec<f64> = x_block
+                    .chunks_exact(p.max(1))
+                    .map(|col| col.iter().map(|&v| v as f64 * v as f64).sum())
+                    .collect();
+                solver.solve_block(dict, &BlockInput { c: &c, xx: &xx }, codes_block, &params)
+            })
+            .collect()
+    };
+    let mut report = CodingReport {
+        coder: name.to_string(),
+        ..Default::default()
+    };
+    let mut converged = 0usize;
+    let mut history: Vec<f64> = Vec::new();
+    for o in &outcomes {
+        report.iterations = report.iterations.max(o.iterations);
+        report.objective += o.objective_sum;
+        report.max_relative_gap = report.max_relative_gap.max(o.max_relative_gap);
+        converged += o.converged;
+        if history.len() < o.history.len() {
+            // A block that stopped early keeps its last objective for later checks.
+            let last = history.last().copied();
+            history.resize(o.history.len(), last.unwrap_or(0.0));
+        }
+    }
+    if !history.is_empty() {
+        history.fill(0.0);
+        for o in &outcomes {
+            let last = o.history.last().copied().unwrap_or(o.objective_sum);
+            for (i, h) in history.iter_mut().enumerate() {
+                *h += o.history.get(i).copied().unwrap_or(last);
+            }
+        }
+    }
+    let denom = n.max(1) as f64;
+    report.objective /= denom;
+    report.history = history.into_iter().map(|h| h / denom).collect();
+    report.converged_fraction = if n == 0 {
+        1.0
+    } else {
+        converged as f64 / denom
+    };
+    report.converged = converged == n;
+    let nnz = codes.iter().filter(|&&v| v != 0.0).count();
+    report.nonzero_fraction = nnz as f64 / (k * n).max(1) as f64;
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Swaps columns `i` and `j` (each `rows` long) of a column-major buffer.
+pub fn swap_columns(buf: &mut [f32], rows: usize, i: usize, j: usize) {
+    if i == j {
+        return;
+    }
+    let (lo, hi) = (i.min(j), i.max(j));
+    let (head, tail) = buf.split_at_mut(hi * rows);
+    head[lo * rows..(lo + 1) * rows].swap_with_slice(&mut tail[..rows]);
+}
