@@ -2,6 +2,7 @@
 //! for images and the CNN datasets (CIFAR-10 binary, MNIST IDX).
 
 pub mod atomic;
+pub mod images;
 pub mod npy;
 pub mod sidecar;
 pub mod table;
