@@ -43,7 +43,8 @@ pub struct LearnArgs {
     #[arg(long, value_name = "RULE", value_parser = ["online", "of", "mod"])]
     pub update: Option<String>,
 
-    /// Sparse coder for training batches: fista or ista [default: fista].
+    /// Sparse coder for training batches: cd (exact active-set coordinate descent), fista or
+    /// ista [default: cd].
     #[arg(long, value_name = "NAME")]
     pub coder: Option<String>,
 

@@ -14,7 +14,6 @@ use super::mod_rule::Mod;
 use super::olshausen::{OfParams, OlshausenField, gemm_nn};
 use super::online::OnlineBcd;
 use super::{DictionaryUpdate, UpdateKind, normalize_columns};
-use crate::coding::fista::ProximalGradient;
 use crate::coding::{CodingParams, CodingReport, PreparedDictionary, SparseCoder};
 use crate::error::{Error, Result};
 use nalgebra::DMatrix;
@@ -64,14 +63,14 @@ pub struct LearnConfig {
 }
 
 impl LearnConfig {
-    /// Defaults for `atoms` and `lambda`: online rule, FISTA, batch 256, one epoch, seed 0,
+    /// Defaults for `atoms` and `lambda`: online rule, active-set CD coder, batch 256, one epoch, seed 0,
     /// init from data, 1,000 held-out patches, a history row every 50 steps.
     pub fn new(atoms: usize, lambda: f32) -> Self {
         Self {
             atoms,
             lambda,
             update: UpdateKind::Online,
-            coder: "fista".into(),
+            coder: "cd".into(),
             batch: 256,
             stop: StopRule::Epochs(1.0),
             seed: 0,
@@ -177,18 +176,7 @@ impl LearnConfig {
     }
 }
 
-/// The coders a run may use on its training batches.
-pub fn coder_by_name(name: &str) -> Result<Box<dyn SparseCoder>> {
-    match name {
-        "fista" => Ok(Box::new(ProximalGradient::fista())),
-        "ista" => Ok(Box::new(ProximalGradient::ista())),
-        other => Err(Error::usage(
-            "--coder",
-            other,
-            "must be one of: fista, ista",
-        )),
-    }
-}
+pub use crate::coding::coder_by_name;
 
 /// Builds the update rule a config names.
 pub fn rule_for(config: &LearnConfig, pixels: usize) -> Box<dyn DictionaryUpdate> {
@@ -513,7 +501,8 @@ impl Learner {
         }
     }
 
-    /// Mean held-out objective with exact codes (warm-started from the previous evaluation),
+    /// Mean held-out objective with exact codes (the active-set CD coder at `exact_tol`,
+    /// warm-started from the previous evaluation),
     /// on the unit-norm dictionary. None without a validation split.
     pub fn validate(&mut self) -> Result<Option<CodingReport>> {
         if self.val_x.ncols() == 0 {
@@ -526,12 +515,8 @@ impl Learner {
             max_iter: self.config.exact_max_iter,
             ..CodingParams::new(self.config.lambda)
         };
-        let report = ProximalGradient::fista().encode(
-            &prepared,
-            &self.val_x,
-            &mut self.val_codes,
-            &params,
-        )?;
+        let report =
+            coder_by_name("cd")?.encode(&prepared, &self.val_x, &mut self.val_codes, &params)?;
         self.state.tally.validation_seconds += started.elapsed().as_secs_f64();
         Ok(Some(report))
     }
