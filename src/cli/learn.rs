@@ -514,11 +514,70 @@ pub fn run(args: LearnArgs, reporter: &Reporter) -> Result<()> {
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {}
+pub struct DemoArgs {
+    /// Output folder [default: results/demo].
+    #[arg(long, value_name = "DIR", default_value = "results/demo")]
+    pub out: PathBuf,
 
-pub fn run_demo(_args: DemoArgs, _reporter: &Reporter) -> Result<()> {
-    Err(Error::failed(
-        "demo",
-        "not built yet: needs patch extraction (branch extract)",
-    ))
+    /// Overwrite an earlier demo's outputs.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The README's first command: 50,000 whitened 12x12 patches from the built-in dead-leaves
+/// images (extraction defaults otherwise), then one epoch of the online rule with 144 atoms
+/// and lambda 1.0 (about 5% nonzero codes), writing the usual run outputs plus the patches.
+pub fn run_demo(args: DemoArgs, reporter: &Reporter) -> Result<()> {
+    let started = Instant::now();
+    let patches = args.out.join("patches.npy");
+    let outputs = Outputs {
+        dir: args.out.clone(),
+    };
+    atomic::check_output(&patches, args.force)?;
+    for path in outputs.all() {
+        atomic::check_output(&path, args.force)?;
+    }
+    atomic::ensure_dir(&args.out)?;
+    let extract = crate::patches::ExtractConfig {
+        count: 50_000,
+        ..Default::default()
+    };
+    reporter.info(
+        "demo: extracting 50,000 whitened 12x12 patches from the built-in dead-leaves images",
+    );
+    crate::patches::extract(&extract, &patches, args.force, reporter)?;
+    let learn = LearnArgs {
+        patches: Some(patches),
+        atoms: Some(144),
+        lambda: Some(1.0),
+        update: None,
+        coder: None,
+        batch: None,
+        epochs: Some(1.0),
+        steps: None,
+        time: None,
+        seed: None,
+        init: None,
+        validation: None,
+        validate_every: Some(20),
+        dead_after: None,
+        tol: None,
+        max_iter: None,
+        exact_tol: None,
+        of_eta: None,
+        of_halflife: None,
+        checkpoint_every: "5m".into(),
+        montage_every: "2m".into(),
+        resume: None,
+        force: args.force,
+        out: Some(args.out.clone()),
+    };
+    run(learn, reporter)?;
+    reporter.info(&format!(
+        "demo: wrote {} (montage), {} and dictionary.npy/.json in {:.1} s",
+        outputs.png().display(),
+        outputs.history().display(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
 }

@@ -11,7 +11,7 @@
 use super::data::{PatchSource, Schedule};
 use super::init::{Init, initial_dictionary};
 use super::mod_rule::Mod;
-use super::olshausen::{OfParams, OlshausenField, gemm_nn};
+use super::olshausen::{OfParams, OlshausenField, gemm_nn, gemm_tn};
 use super::online::OnlineBcd;
 use super::{DictionaryUpdate, UpdateKind, normalize_columns};
 use crate::coding::{CodingParams, CodingReport, PreparedDictionary, SparseCoder};
@@ -254,6 +254,8 @@ pub struct Learner {
     residual_order: Vec<(f32, usize)>,
     reseeded_now: Vec<usize>,
     last_report: CodingReport,
+    /// Top eigenvector of the last Gram matrix (warm start of the power iteration).
+    top_vector: nalgebra::DVector<f32>,
 }
 
 impl Learner {
@@ -313,6 +315,7 @@ impl Learner {
             residual_order: Vec::with_capacity(b),
             reseeded_now: Vec::with_capacity(k),
             last_report: CodingReport::default(),
+            top_vector: nalgebra::DVector::from_fn(k, |i, _| 1.0 + (i as f32 * 0.618).fract()),
             d,
             state,
             source,
@@ -418,7 +421,7 @@ impl Learner {
             .batch(self.state.step * b as u64, &mut self.indices);
         self.source.gather(&self.indices, &mut self.x);
         self.codes.fill(0.0);
-        let prepared = PreparedDictionary::new(self.d.clone());
+        let prepared = self.prepare();
         let params = CodingParams {
             tol: self.config.train_tol,
             max_iter: self.config.train_max_iter,
@@ -457,6 +460,37 @@ impl Learner {
         self.last_report = report;
         self.state.step += 1;
         Ok(())
+    }
+
+    /// The coder's view of the current dictionary: the Gram matrix by one GEMM, and the
+    /// largest eigenvalue by a power iteration warm-started from the previous step's top
+    /// eigenvector (the dictionary moves little between steps, so a few iterations suffice),
+    /// with the same 1% margin as [`PreparedDictionary::new`].
+    fn prepare(&mut self) -> PreparedDictionary {
+        let k = self.d.ncols();
+        let mut gram = DMatrix::zeros(k, k);
+        gemm_tn(&self.d, &self.d, &mut gram);
+        let v = &mut self.top_vector;
+        let mut lambda = 0.0f32;
+        for _ in 0..100 {
+            let w = &gram * &*v;
+            let norm = w.norm();
+            if norm == 0.0 {
+                break;
+            }
+            let next = norm / v.norm();
+            *v = w / norm;
+            if (next - lambda).abs() <= 1e-5 * next {
+                lambda = next;
+                break;
+            }
+            lambda = next;
+        }
+        PreparedDictionary {
+            d: self.d.clone(),
+            gram,
+            lipschitz: lambda * 1.01 + 1e-6,
+        }
     }
 
     /// Re-seeds every atom unused for `dead_after` patches with the residual of one of the

@@ -114,6 +114,33 @@ pub(crate) fn gemm_nt(
     }
 }
 
+/// `c <- a^T b` for column-major matrices, through matrixmultiply.
+pub(crate) fn gemm_tn(a: &DMatrix<f32>, b: &DMatrix<f32>, c: &mut DMatrix<f32>) {
+    let (k, m) = (a.nrows(), a.ncols());
+    let n = b.ncols();
+    assert_eq!(b.nrows(), k);
+    assert_eq!((c.nrows(), c.ncols()), (m, n));
+    // SAFETY: the shapes are asserted above; a^T is a read with swapped strides.
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            1,
+            k as isize,
+            0.0,
+            c.as_mut_ptr(),
+            1,
+            m as isize,
+        );
+    }
+}
+
 /// `c <- alpha * a * b + beta * c` for column-major matrices, through matrixmultiply.
 pub(crate) fn gemm_nn(
     alpha: f32,
