@@ -33,6 +33,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Images -> patch dataset (patches/NAME.npy + NAME.json).
     Extract(extract::ExtractArgs),

@@ -1,0 +1,191 @@
+//! Where a learning run's patches come from, and in which order it sees them.
+//!
+//! The patch file is memory-mapped ([`crate::io::npy::MappedNpy`]), so a file larger than RAM
+//! costs only the pages in use. A run holds two index lists of 4 bytes per patch (the training
+//! set and the current epoch's order): 80 MB for ten million patches.
+//!
+//! Order is a pure function of the seed: a seeded permutation sets aside the validation
+//! patches, and epoch `e` visits the training patches in a permutation drawn from stream `e`
+//! of the seed. A batch that crosses an epoch boundary takes the rest of one epoch and the
+//! start of the next, so a run's position in the data is just the number of patches seen.
+
+use crate::error::{Error, Result};
+use crate::io::npy::MappedNpy;
+use nalgebra::DMatrix;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+
+/// Stream tags, so every use of the seed draws independent numbers.
+pub const STREAM_SPLIT: u64 = 1 << 62;
+pub const STREAM_INIT: u64 = (1 << 62) + 1;
+pub const STREAM_EPOCH_BASE: u64 = 1 << 40;
+
+/// The RNG for one purpose (`stream`) of a run with `seed`.
+pub fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
+
+/// A patch set: a mapped file, or values in memory (tests, the demo).
+#[allow(clippy::large_enum_variant)] // one per run; boxing buys nothing
+pub enum PatchSource {
+    Mapped(MappedNpy),
+    Memory { pixels: usize, data: Vec<f32> },
+}
+
+impl PatchSource {
+    /// Maps a (patches, pixels) float32 `.npy` file.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mapped = MappedNpy::open(path)?;
+        if mapped.shape().len() != 2 {
+            return Err(Error::bad_input(
+                path,
+                "shape",
+                format!("{:?}", mapped.shape()),
+                "a patch file must be 2-D (patches, pixels)",
+            ));
+        }
+        Ok(PatchSource::Mapped(mapped))
+    }
+
+    /// Patches held in memory, row-major (patches, pixels).
+    pub fn from_rows(pixels: usize, data: Vec<f32>) -> Self {
+        assert!(pixels > 0 && data.len().is_multiple_of(pixels));
+        PatchSource::Memory { pixels, data }
+    }
+
+    pub fn pixels(&self) -> usize {
+        match self {
+            PatchSource::Mapped(m) => m.rows_cols().1,
+            PatchSource::Memory { pixels, .. } => *pixels,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            PatchSource::Mapped(m) => m.rows_cols().0,
+            PatchSource::Memory { pixels, data } => data.len() / pixels,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Patch `i`.
+    pub fn patch(&self, i: usize) -> &[f32] {
+        match self {
+            PatchSource::Mapped(m) => m.row(i),
+            PatchSource::Memory { pixels, data } => &data[i * pixels..(i + 1) * pixels],
+        }
+    }
+
+    /// Copies the patches `indices` into the columns of `out` (pixels x indices.len()).
+    pub fn gather(&self, indices: &[u32], out: &mut DMatrix<f32>) {
+        let p = self.pixels();
+        let dst = out.as_mut_slice();
+        for (slot, &i) in indices.iter().enumerate() {
+            dst[slot * p..(slot + 1) * p].copy_from_slice(self.patch(i as usize));
+        }
+    }
+}
+
+/// Fisher-Yates shuffle driven by `rng`.
+pub fn shuffle(values: &mut [u32], rng: &mut ChaCha8Rng) {
+    for i in (1..values.len()).rev() {
+        let j = rng.random_range(0..=i);
+        values.swap(i, j);
+    }
+}
+
+/// The validation/training split and the per-epoch order.
+pub struct Schedule {
+    seed: u64,
+    /// Validation patch indices (sorted, for locality when reading them).
+    pub validation: Vec<u32>,
+    /// Training patch indices.
+    train: Vec<u32>,
+    epoch: u64,
+    order: Vec<u32>,
+}
+
+impl Schedule {
+    /// Splits `count` patches, holding out `validation` of them.
+    pub fn new(count: usize, validation: usize, seed: u64) -> Self {
+        let mut all: Vec<u32> = (0..count as u32).collect();
+        shuffle(&mut all, &mut rng_for(seed, STREAM_SPLIT));
+        let mut held: Vec<u32> = all[..validation].to_vec();
+        held.sort_unstable();
+        let train = all[validation..].to_vec();
+        let mut s = Self {
+            seed,
+            validation: held,
+            train,
+            epoch: u64::MAX,
+            order: Vec::new(),
+        };
+        s.set_epoch(0);
+        s
+    }
+
+    pub fn train_len(&self) -> usize {
+        self.train.len()
+    }
+
+    pub fn train_indices(&self) -> &[u32] {
+        &self.train
+    }
+
+    fn set_epoch(&mut self, epoch: u64) {
+        if self.epoch == epoch {
+            return;
+        }
+        self.order.clear();
+        self.order.extend_from_slice(&self.train);
+        shuffle(
+            &mut self.order,
+            &mut rng_for(self.seed, STREAM_EPOCH_BASE + epoch),
+        );
+        self.epoch = epoch;
+    }
+
+    /// Fills `out` with the training indices at positions `start..start + out.len()` of the
+    /// endless sequence of epochs.
+    pub fn batch(&mut self, start: u64, out: &mut [u32]) {
+        let n = self.train.len() as u64;
+        for (slot, value) in out.iter_mut().enumerate() {
+            let q = start + slot as u64;
+            self.set_epoch(q / n);
+            *value = self.order[(q % n) as usize];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_visit_every_training_patch_once_and_skip_validation() {
+        let mut s = Schedule::new(100, 10, 7);
+        let mut seen = vec![0u32; 100];
+        let mut batch = vec![0u32; 30];
+        for b in 0..3 {
+            s.batch(b * 30, &mut batch);
+            batch.iter().for_each(|&i| seen[i as usize] += 1);
+        }
+        // 90 positions = one full epoch of 90 training patches.
+        assert_eq!(seen.iter().filter(|&&c| c == 1).count(), 90);
+        for &v in &s.validation {
+            assert_eq!(seen[v as usize], 0);
+        }
+        // A second schedule from the same seed gives the same order.
+        let mut again = Schedule::new(100, 10, 7);
+        let mut first = vec![0u32; 30];
+        again.batch(60, &mut first);
+        s.batch(60, &mut batch);
+        assert_eq!(first, batch);
+    }
+}

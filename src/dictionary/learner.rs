@@ -1,0 +1,646 @@
+//! The learning loop: minibatches from a [`PatchSource`] in a seeded order, sparse coding,
+//! dead-atom re-seeding, a dictionary update, and a history row with an exactly coded
+//! held-out objective every `validate_every` steps.
+//!
+//! Every step is a pure function of the learner's state (dictionary, rule statistics, step
+//! count, per-atom last use) and the seed: the data order comes from [`Schedule`], the coder
+//! starts each batch from zero codes, and nothing else is random. So a run restored from a
+//! [`super::checkpoint`] continues bit-identically (with the same number of threads, since a
+//! multithreaded coder may sum in a different order).
+
+use super::data::{PatchSource, Schedule};
+use super::init::{Init, initial_dictionary};
+use super::mod_rule::Mod;
+use super::olshausen::{OfParams, OlshausenField, gemm_nn, gemm_tn};
+use super::online::OnlineBcd;
+use super::{DictionaryUpdate, UpdateKind, normalize_columns};
+use crate::coding::{CodingParams, CodingReport, PreparedDictionary, SparseCoder};
+use crate::error::{Error, Result};
+use nalgebra::DMatrix;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// When a run stops.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StopRule {
+    /// Passes over the training patches (fractions allowed).
+    Epochs(f64),
+    /// Dictionary updates.
+    Steps(u64),
+    /// Wall-clock seconds of learning, summed over resumed sessions.
+    Seconds(f64),
+}
+
+/// Everything that defines a run. Build it, then [`LearnConfig::check`] it against the data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnConfig {
+    /// Number of atoms K (1..=65536).
+    pub atoms: usize,
+    /// The l1 weight lambda (> 0).
+    pub lambda: f32,
+    pub update: UpdateKind,
+    /// Coder used on training batches (by name).
+    pub coder: String,
+    /// Patches per minibatch (1..=training patches).
+    pub batch: usize,
+    pub stop: StopRule,
+    pub seed: u64,
+    pub init: Init,
+    /// Held-out patches for the validation objective (0 disables it).
+    pub validation: usize,
+    /// Steps between history rows (each row codes the held-out set exactly).
+    pub validate_every: u64,
+    /// An atom unused for this many consecutive training patches is re-seeded.
+    pub dead_after: u64,
+    /// Relative duality gap and iteration cap of the training coder.
+    pub train_tol: f64,
+    pub train_max_iter: usize,
+    /// Relative duality gap and iteration cap of the exact (validation) coder.
+    pub exact_tol: f64,
+    pub exact_max_iter: usize,
+    pub of: OfParams,
+}
+
+impl LearnConfig {
+    /// Defaults for `atoms` and `lambda`: online rule, active-set CD coder, batch 256, one epoch, seed 0,
+    /// init from data, 1,000 held-out patches, a history row every 50 steps.
+    pub fn new(atoms: usize, lambda: f32) -> Self {
+        Self {
+            atoms,
+            lambda,
+            update: UpdateKind::Online,
+            coder: "cd".into(),
+            batch: 256,
+            stop: StopRule::Epochs(1.0),
+            seed: 0,
+            init: Init::Data,
+            validation: 1000,
+            validate_every: 50,
+            dead_after: 0,
+            train_tol: 1e-3,
+            train_max_iter: 300,
+            exact_tol: 1e-5,
+            exact_max_iter: 5000,
+            of: OfParams::default(),
+        }
+    }
+
+    /// Validates every range against a patch set of `patches` patches; fills in the
+    /// automatic `dead_after` (20 atoms' worth of patches, at least 10 batches).
+    pub fn check(mut self, patches: usize) -> Result<Self> {
+        if !(1..=65536).contains(&self.atoms) {
+            return Err(Error::usage("--atoms", self.atoms, "must be in 1..=65536"));
+        }
+        CodingParams::new(self.lambda).check()?;
+        if self.validation >= patches {
+            return Err(Error::usage(
+                "--validation",
+                self.validation,
+                format!("must be less than the number of patches ({patches})"),
+            ));
+        }
+        let train = patches - self.validation;
+        if self.batch == 0 || self.batch > train {
+            return Err(Error::usage(
+                "--batch",
+                self.batch,
+                format!("must be in 1..={train} (the training patches)"),
+            ));
+        }
+        match self.stop {
+            StopRule::Epochs(e) if !(e > 0.0 && e.is_finite()) => {
+                return Err(Error::usage("--epochs", e, "must be a finite number > 0"));
+            }
+            StopRule::Steps(0) => return Err(Error::usage("--steps", 0, "must be at least 1")),
+            StopRule::Seconds(s) if !(s > 0.0 && s.is_finite()) => {
+                return Err(Error::usage("--time", s, "must be a positive duration"));
+            }
+            _ => {}
+        }
+        if self.validate_every == 0 {
+            return Err(Error::usage("--validate-every", 0, "must be at least 1"));
+        }
+        for (name, tol) in [("--tol", self.train_tol), ("--exact-tol", self.exact_tol)] {
+            if !(tol > 0.0 && tol < 1.0) {
+                return Err(Error::usage(name, tol, "must be in (0, 1)"));
+            }
+        }
+        for (name, it) in [
+            ("--max-iter", self.train_max_iter),
+            ("--exact-max-iter", self.exact_max_iter),
+        ] {
+            if it == 0 {
+                return Err(Error::usage(name, it, "must be at least 1"));
+            }
+        }
+        if !(self.of.eta > 0.0 && self.of.eta.is_finite()) {
+            return Err(Error::usage(
+                "--of-eta",
+                self.of.eta,
+                "must be a finite number > 0",
+            ));
+        }
+        if !(self.of.eta_halflife >= 1.0 && self.of.eta_halflife.is_finite()) {
+            return Err(Error::usage(
+                "--of-halflife",
+                self.of.eta_halflife,
+                "must be >= 1",
+            ));
+        }
+        coder_by_name(&self.coder)?;
+        if self.dead_after != 0 && self.dead_after < self.batch as u64 {
+            return Err(Error::usage(
+                "--dead-after",
+                self.dead_after,
+                format!("must be 0 (automatic) or at least --batch ({})", self.batch),
+            ));
+        }
+        if self.dead_after == 0 {
+            self.dead_after = (20 * self.atoms as u64).max(10 * self.batch as u64);
+        }
+        Ok(self)
+    }
+
+    /// Steps to run, if the stop rule fixes them.
+    pub fn total_steps(&self, train_patches: usize) -> Option<u64> {
+        match self.stop {
+            StopRule::Epochs(e) => Some(
+                ((e * train_patches as f64) / self.batch as f64)
+                    .ceil()
+                    .max(1.0) as u64,
+            ),
+            StopRule::Steps(s) => Some(s),
+            StopRule::Seconds(_) => None,
+        }
+    }
+}
+
+pub use crate::coding::coder_by_name;
+
+/// Builds the update rule a config names.
+pub fn rule_for(config: &LearnConfig, pixels: usize) -> Box<dyn DictionaryUpdate> {
+    match config.update {
+        UpdateKind::Online => Box::new(OnlineBcd::new(pixels, config.atoms)),
+        UpdateKind::Of => Box::new(OlshausenField::new(pixels, config.atoms, config.of)),
+        UpdateKind::Mod => Box::new(Mod::new(pixels, config.atoms)),
+    }
+}
+
+/// One line of `history.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryRow {
+    pub step: u64,
+    pub seconds: f64,
+    pub patches_seen: u64,
+    /// Mean training-batch objective over the steps since the previous row (NaN at step 0).
+    #[serde(deserialize_with = "null_as_nan")]
+    pub train_objective: f64,
+    /// Held-out objective with exact codes (None without a validation split).
+    pub validation_objective: Option<f64>,
+    /// Mean fraction of nonzero training codes since the previous row (NaN at step 0).
+    #[serde(deserialize_with = "null_as_nan")]
+    pub nonzero_fraction: f64,
+    pub atoms_reseeded: u64,
+    /// ||D - D_prev||_F / ||D_prev||_F against the previous row's dictionary.
+    pub relative_dictionary_change: f64,
+}
+
+/// serde_json writes NaN as null; read it back as NaN.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// Running sums between history rows, and the timings of the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tally {
+    pub steps: u64,
+    pub objective_sum: f64,
+    pub nonzero_sum: f64,
+    pub reseeded: u64,
+    pub reseeded_total: u64,
+    pub seconds: f64,
+    pub coding_seconds: f64,
+    pub update_seconds: f64,
+    pub validation_seconds: f64,
+}
+
+/// The part of the learner's state that is not an array; checkpoints store it as JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    pub step: u64,
+    pub last_used: Vec<u64>,
+    pub history: Vec<HistoryRow>,
+    pub tally: Tally,
+}
+
+/// A learning run in progress.
+pub struct Learner {
+    config: LearnConfig,
+    source: PatchSource,
+    schedule: Schedule,
+    coder: Box<dyn SparseCoder>,
+    rule: Box<dyn DictionaryUpdate>,
+    d: DMatrix<f32>,
+    state: LoopState,
+    /// The dictionary at the previous history row.
+    d_at_row: DMatrix<f32>,
+    val_x: DMatrix<f32>,
+    val_codes: DMatrix<f32>,
+    indices: Vec<u32>,
+    x: DMatrix<f32>,
+    codes: DMatrix<f32>,
+    residual: DMatrix<f32>,
+    residual_order: Vec<(f32, usize)>,
+    reseeded_now: Vec<usize>,
+    last_report: CodingReport,
+    /// Top eigenvector of the last Gram matrix (warm start of the power iteration).
+    top_vector: nalgebra::DVector<f32>,
+}
+
+impl Learner {
+    /// Starts a run on `source` with a checked `config`.
+    pub fn new(config: LearnConfig, source: PatchSource) -> Result<Self> {
+        let config = config.check(source.len())?;
+        let schedule = Schedule::new(source.len(), config.validation, config.seed);
+        let d = initial_dictionary(
+            &config.init,
+            &source,
+            schedule.train_indices(),
+            config.atoms,
+            config.seed,
+        )?;
+        let state = LoopState {
+            step: 0,
+            last_used: vec![0; config.atoms],
+            history: Vec::new(),
+            tally: Tally::default(),
+        };
+        Self::assemble(config, source, schedule, d, state, None, None)
+    }
+
+    /// Restores a run from its parts (see [`super::checkpoint`]).
+    pub(crate) fn assemble(
+        config: LearnConfig,
+        source: PatchSource,
+        schedule: Schedule,
+        d: DMatrix<f32>,
+        state: LoopState,
+        rule_state: Option<&[f32]>,
+        extra: Option<(DMatrix<f32>, DMatrix<f32>)>,
+    ) -> Result<Self> {
+        let p = source.pixels();
+        let k = config.atoms;
+        let mut rule = rule_for(&config, p);
+        if let Some(s) = rule_state {
+            rule.restore(s)?;
+        }
+        let v = schedule.validation.len();
+        let mut val_x = DMatrix::zeros(p, v);
+        source.gather(&schedule.validation, &mut val_x);
+        let (d_at_row, val_codes) = extra.unwrap_or_else(|| (d.clone(), DMatrix::zeros(k, v)));
+        let coder = coder_by_name(&config.coder)?;
+        let b = config.batch;
+        Ok(Self {
+            coder,
+            rule,
+            schedule,
+            d_at_row,
+            val_x,
+            val_codes,
+            indices: vec![0; b],
+            x: DMatrix::zeros(p, b),
+            codes: DMatrix::zeros(k, b),
+            residual: DMatrix::zeros(p, b),
+            residual_order: Vec::with_capacity(b),
+            reseeded_now: Vec::with_capacity(k),
+            last_report: CodingReport::default(),
+            top_vector: nalgebra::DVector::from_fn(k, |i, _| 1.0 + (i as f32 * 0.618).fract()),
+            d,
+            state,
+            source,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &LearnConfig {
+        &self.config
+    }
+
+    /// The dictionary as the rule holds it (pixels x atoms).
+    pub fn dictionary(&self) -> &DMatrix<f32> {
+        &self.d
+    }
+
+    /// The dictionary with unit-norm atoms, as it is written to disk.
+    pub fn unit_dictionary(&self) -> DMatrix<f32> {
+        let mut d = self.d.clone();
+        if !self.rule.keeps_unit_norm() {
+            normalize_columns(&mut d);
+        }
+        d
+    }
+
+    pub fn rule(&self) -> &dyn DictionaryUpdate {
+        self.rule.as_ref()
+    }
+
+    pub fn state(&self) -> &LoopState {
+        &self.state
+    }
+
+    pub fn step_count(&self) -> u64 {
+        self.state.step
+    }
+
+    pub fn patches_seen(&self) -> u64 {
+        self.state.step * self.config.batch as u64
+    }
+
+    pub fn history(&self) -> &[HistoryRow] {
+        &self.state.history
+    }
+
+    pub fn source(&self) -> &PatchSource {
+        &self.source
+    }
+
+    /// Codes of the last training batch (atoms x batch), after re-seeding.
+    pub fn last_codes(&self) -> &DMatrix<f32> {
+        &self.codes
+    }
+
+    /// Atoms re-seeded during the last step.
+    pub fn last_reseeded(&self) -> &[usize] {
+        &self.reseeded_now
+    }
+
+    pub fn last_report(&self) -> &CodingReport {
+        &self.last_report
+    }
+
+    pub(crate) fn arrays(&self) -> (&DMatrix<f32>, &DMatrix<f32>, &DMatrix<f32>) {
+        (&self.d, &self.d_at_row, &self.val_codes)
+    }
+
+    pub fn train_patches(&self) -> usize {
+        self.schedule.train_len()
+    }
+
+    /// Steps this run will take, if the stop rule fixes them.
+    pub fn total_steps(&self) -> Option<u64> {
+        self.config.total_steps(self.schedule.train_len())
+    }
+
+    /// True when the stop rule is met.
+    pub fn finished(&self) -> bool {
+        match self.config.stop {
+            StopRule::Seconds(s) => self.state.tally.seconds >= s,
+            _ => self.state.step >= self.total_steps().unwrap_or(0),
+        }
+    }
+
+    /// Replaces the stop rule (a resumed run may be extended).
+    pub fn set_stop(&mut self, stop: StopRule) -> Result<()> {
+        let mut config = self.config.clone();
+        config.stop = stop;
+        self.config = config.check(self.source.len())?;
+        Ok(())
+    }
+
+    /// Wall-clock seconds spent so far, over all sessions.
+    pub fn seconds(&self) -> f64 {
+        self.state.tally.seconds
+    }
+
+    /// One minibatch: code it, re-seed dead atoms, update the dictionary.
+    pub fn step(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let b = self.config.batch;
+        self.schedule
+            .batch(self.state.step * b as u64, &mut self.indices);
+        self.source.gather(&self.indices, &mut self.x);
+        self.codes.fill(0.0);
+        let prepared = self.prepare();
+        let params = CodingParams {
+            tol: self.config.train_tol,
+            max_iter: self.config.train_max_iter,
+            ..CodingParams::new(self.config.lambda)
+        };
+        let report = self
+            .coder
+            .encode(&prepared, &self.x, &mut self.codes, &params)?;
+        if !report.objective.is_finite() {
+            return Err(Error::failed(
+                format!("step {}", self.state.step),
+                "the coding objective is not finite (lambda or data out of range?)",
+            ));
+        }
+        let coded = Instant::now();
+
+        let step = self.state.step;
+        for (j, row) in self.codes.row_iter().enumerate() {
+            if row.iter().any(|&v| v != 0.0) {
+                self.state.last_used[j] = step;
+            }
+        }
+        self.reseed_dead_atoms();
+        self.rule.update(&mut self.d, &self.x, &self.codes);
+        let updated = Instant::now();
+
+        let tally = &mut self.state.tally;
+        tally.steps += 1;
+        tally.objective_sum += report.objective;
+        tally.nonzero_sum += report.nonzero_fraction;
+        tally.reseeded += self.reseeded_now.len() as u64;
+        tally.reseeded_total += self.reseeded_now.len() as u64;
+        tally.coding_seconds += (coded - started).as_secs_f64();
+        tally.update_seconds += (updated - coded).as_secs_f64();
+        tally.seconds += (updated - started).as_secs_f64();
+        self.last_report = report;
+        self.state.step += 1;
+        Ok(())
+    }
+
+    /// The coder's view of the current dictionary: the Gram matrix by one GEMM, and the
+    /// largest eigenvalue by a power iteration warm-started from the previous step's top
+    /// eigenvector (the dictionary moves little between steps, so a few iterations suffice),
+    /// with the same 1% margin as [`PreparedDictionary::new`].
+    fn prepare(&mut self) -> PreparedDictionary {
+        let k = self.d.ncols();
+        let mut gram = DMatrix::zeros(k, k);
+        gemm_tn(&self.d, &self.d, &mut gram);
+        let v = &mut self.top_vector;
+        let mut lambda = 0.0f32;
+        for _ in 0..100 {
+            let w = &gram * &*v;
+            let norm = w.norm();
+            if norm == 0.0 {
+                break;
+            }
+            let next = norm / v.norm();
+            *v = w / norm;
+            if (next - lambda).abs() <= 1e-5 * next {
+                lambda = next;
+                break;
+            }
+            lambda = next;
+        }
+        PreparedDictionary {
+            d: self.d.clone(),
+            gram,
+            lipschitz: lambda * 1.01 + 1e-6,
+        }
+    }
+
+    /// Re-seeds every atom unused for `dead_after` patches with the residual of one of the
+    /// batch's worst-represented patches (a different patch for each atom), zeroes its codes
+    /// in this batch and makes the rule forget it.
+    fn reseed_dead_atoms(&mut self) {
+        self.reseeded_now.clear();
+        let step = self.state.step;
+        let window = self.config.dead_after;
+        let b = self.config.batch as u64;
+        for (j, &last) in self.state.last_used.iter().enumerate() {
+            if (step - last) * b >= window {
+                self.reseeded_now.push(j);
+            }
+        }
+        if self.reseeded_now.is_empty() {
+            return;
+        }
+        self.residual.copy_from(&self.x);
+        gemm_nn(-1.0, &self.d, &self.codes, 1.0, &mut self.residual);
+        self.residual_order.clear();
+        for (i, col) in self.residual.column_iter().enumerate() {
+            self.residual_order.push((col.norm_squared(), i));
+        }
+        // Largest residual first; ties broken by position so the order is deterministic.
+        self.residual_order
+            .sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (taken, &j) in self.reseeded_now.iter().enumerate() {
+            let Some(&(norm2, i)) = self.residual_order.get(taken) else {
+                break;
+            };
+            if norm2 <= 1e-20 {
+                continue;
+            }
+            let inv = 1.0 / norm2.sqrt();
+            for r in 0..self.d.nrows() {
+                self.d[(r, j)] = self.residual[(r, i)] * inv;
+            }
+            self.codes.row_mut(j).fill(0.0);
+            self.rule.reset_atom(&mut self.d, j);
+            self.state.last_used[j] = step;
+        }
+    }
+
+    /// Mean held-out objective with exact codes (the active-set CD coder at `exact_tol`,
+    /// warm-started from the previous evaluation),
+    /// on the unit-norm dictionary. None without a validation split.
+    pub fn validate(&mut self) -> Result<Option<CodingReport>> {
+        if self.val_x.ncols() == 0 {
+            return Ok(None);
+        }
+        let started = Instant::now();
+        let prepared = PreparedDictionary::new(self.unit_dictionary());
+        let params = CodingParams {
+            tol: self.config.exact_tol,
+            max_iter: self.config.exact_max_iter,
+            ..CodingParams::new(self.config.lambda)
+        };
+        let report =
+            coder_by_name("cd")?.encode(&prepared, &self.val_x, &mut self.val_codes, &params)?;
+        self.state.tally.validation_seconds += started.elapsed().as_secs_f64();
+        Ok(Some(report))
+    }
+
+    /// Usage of each atom: nonzero held-out codes (or, without a validation split, nonzero
+    /// codes of the last batch).
+    pub fn usage(&self) -> Vec<usize> {
+        let codes = if self.val_codes.ncols() > 0 {
+            &self.val_codes
+        } else {
+            &self.codes
+        };
+        codes
+            .row_iter()
+            .map(|r| r.iter().filter(|&&v| v != 0.0).count())
+            .collect()
+    }
+
+    /// Closes the current history row: validates and appends a row.
+    pub fn record_row(&mut self) -> Result<HistoryRow> {
+        let validation = self.validate()?.map(|r| r.objective);
+        let tally = &mut self.state.tally;
+        let n = tally.steps.max(1) as f64;
+        let prev_norm = self.d_at_row.norm();
+        let change = if prev_norm > 0.0 {
+            (&self.d - &self.d_at_row).norm() / prev_norm
+        } else {
+            0.0
+        };
+        let row = HistoryRow {
+            step: self.state.step,
+            seconds: tally.seconds + tally.validation_seconds,
+            patches_seen: self.state.step * self.config.batch as u64,
+            train_objective: if tally.steps > 0 {
+                tally.objective_sum / n
+            } else {
+                f64::NAN
+            },
+            validation_objective: validation,
+            nonzero_fraction: if tally.steps > 0 {
+                tally.nonzero_sum / n
+            } else {
+                f64::NAN
+            },
+            atoms_reseeded: tally.reseeded,
+            relative_dictionary_change: change as f64,
+        };
+        tally.steps = 0;
+        tally.objective_sum = 0.0;
+        tally.nonzero_sum = 0.0;
+        tally.reseeded = 0;
+        self.d_at_row.copy_from(&self.d);
+        self.state.history.push(row.clone());
+        Ok(row)
+    }
+
+    /// True when a history row is due after the current step.
+    pub fn row_due(&self) -> bool {
+        self.state.step.is_multiple_of(self.config.validate_every) || self.finished()
+    }
+
+    /// Runs to the stop rule with no checkpoints: the library entry point for tests and
+    /// embedding. Records a row at step 0 and whenever one is due.
+    pub fn run(&mut self, progress: &dyn crate::observer::Progress) -> Result<()> {
+        if self.state.history.is_empty() {
+            self.record_row()?;
+        }
+        progress.start("learn", self.total_steps());
+        while !self.finished() {
+            self.step()?;
+            if self.row_due() {
+                self.record_row()?;
+            }
+            progress.advance(self.state.step, &self.status());
+        }
+        progress.finish(&self.status());
+        Ok(())
+    }
+
+    /// A short status line: objectives and sparsity.
+    pub fn status(&self) -> String {
+        let last = self.state.history.last();
+        let val = last
+            .and_then(|r| r.validation_objective)
+            .map(|v| format!(" held-out {v:.5}"))
+            .unwrap_or_default();
+        format!(
+            "objective {:.5}{val} nonzero {:.2}%",
+            self.last_report.objective,
+            100.0 * self.last_report.nonzero_fraction
+        )
+    }
+}

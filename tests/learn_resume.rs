@@ -1,0 +1,218 @@
+//! Overnight-proofing, end to end through the binary: a run interrupted with SIGINT writes a
+//! checkpoint and exits 130 naming the resume command; a run killed with SIGKILL and resumed
+//! ends with a dictionary byte-identical to an uninterrupted run with the same seed and
+//! threads; an unwritable output folder fails loudly and leaves the last checkpoint intact.
+
+mod common;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A seeded patch file of 6,000 patches of 64 pixels with some correlation between pixels.
+fn patch_file(dir: &Path) -> PathBuf {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let n = 6000;
+    let mut data = Vec::with_capacity(n * 64);
+    for _ in 0..n {
+        let mut prev = 0f32;
+        for _ in 0..64 {
+            let e: f32 = StandardNormal.sample(&mut rng);
+            prev = 0.6 * prev + e;
+            data.push(prev);
+        }
+    }
+    let path = dir.join("patches.npy");
+    simplecell::io::npy::write(&path, &[n, 64], &data, false).unwrap();
+    path
+}
+
+fn learn_args(patches: &Path, out: &Path) -> Vec<String> {
+    [
+        "--threads",
+        "1",
+        "--quiet",
+        "learn",
+        "--patches",
+        patches.to_str().unwrap(),
+        "--atoms",
+        "48",
+        "--lambda",
+        "0.3",
+        "--batch",
+        "64",
+        "--steps",
+        "400",
+        "--validate-every",
+        "40",
+        "--seed",
+        "9",
+        "--checkpoint-every",
+        "100ms",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn spawn(args: &[String]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_simplecell"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the run has written a checkpoint past its first one, so the interruption
+/// lands mid-run. Returns false if the process ended first.
+fn wait_for_progress(child: &mut Child, out: &Path) -> bool {
+    let ckpt = out.join("checkpoint.bin");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut first_seen: Option<std::time::SystemTime> = None;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if let Ok(m) = std::fs::metadata(&ckpt).and_then(|m| m.modified()) {
+            match first_seen {
+                None => first_seen = Some(m),
+                Some(f) if m > f => return true,
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn reference_run(dir: &Path, patches: &Path) -> Vec<u8> {
+    let out = dir.join("reference");
+    let args = learn_args(patches, &out);
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    let done = common::simplecell(&refs);
+    assert!(done.status.success(), "{}", common::stderr(&done));
+    std::fs::read(out.join("dictionary.npy")).unwrap()
+}
+
+fn resume(out: &Path) -> std::process::Output {
+    common::simplecell(&[
+        "--threads",
+        "1",
+        "--quiet",
+        "learn",
+        "--resume",
+        out.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn sigkill_then_resume_is_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let patches = patch_file(dir.path());
+    let expected = reference_run(dir.path(), &patches);
+
+    let out = dir.path().join("killed");
+    let mut child = spawn(&learn_args(&patches, &out));
+    let interrupted = wait_for_progress(&mut child, &out);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        interrupted,
+        "the run ended before it could be killed; make it longer"
+    );
+    assert!(
+        !out.join("dictionary.npy").exists(),
+        "killed before the end"
+    );
+    let resumed = resume(&out);
+    assert!(resumed.status.success(), "{}", common::stderr(&resumed));
+    assert_eq!(std::fs::read(out.join("dictionary.npy")).unwrap(), expected);
+}
+
+#[test]
+fn sigint_writes_a_checkpoint_exits_130_and_resumes_bit_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let patches = patch_file(dir.path());
+    let expected = reference_run(dir.path(), &patches);
+
+    let out = dir.path().join("interrupted");
+    let mut child = spawn(&learn_args(&patches, &out));
+    assert!(
+        wait_for_progress(&mut child, &out),
+        "the run ended too early"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("--resume"),
+        "the message names the resume command: {stderr}"
+    );
+    let resumed = resume(&out);
+    assert!(resumed.status.success(), "{}", common::stderr(&resumed));
+    assert_eq!(std::fs::read(out.join("dictionary.npy")).unwrap(), expected);
+}
+
+#[test]
+fn unwritable_folder_fails_loudly_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let patches = patch_file(dir.path());
+    let out = dir.path().join("run");
+    let mut args = learn_args(&patches, &out);
+    // A short first session that finishes and leaves a checkpoint behind.
+    let at = args.iter().position(|a| a == "400").unwrap();
+    args[at] = "40".into();
+    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    assert!(common::simplecell(&refs).status.success());
+    let before = std::fs::read(out.join("checkpoint.bin")).unwrap();
+
+    // Make the folder unwritable: permissions for a normal user; root ignores them, so
+    // then the immutable attribute (ext4 and most Linux file systems) does the job.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let mut immutable = false;
+    if std::fs::write(out.join("probe"), b"x").is_ok() {
+        let _ = std::fs::remove_file(out.join("probe"));
+        immutable = Command::new("chattr")
+            .arg("+i")
+            .arg(&out)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !immutable || std::fs::write(out.join("probe"), b"x").is_ok() {
+            eprintln!("SKIPPED: cannot make a folder unwritable here (root without chattr)");
+            std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
+            return;
+        }
+    }
+    let failed = common::simplecell(&[
+        "--threads",
+        "1",
+        "learn",
+        "--resume",
+        out.to_str().unwrap(),
+        "--steps",
+        "80",
+    ]);
+    if immutable {
+        Command::new("chattr").arg("-i").arg(&out).status().unwrap();
+    }
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(failed.status.code(), Some(1), "{}", common::stderr(&failed));
+    assert!(
+        common::stderr(&failed).contains("cannot write"),
+        "{}",
+        common::stderr(&failed)
+    );
+    assert_eq!(std::fs::read(out.join("checkpoint.bin")).unwrap(), before);
+}
