@@ -85,6 +85,10 @@ impl GaborParams {
             self.theta = 0.0;
         }
         self.phase = self.phase.rem_euclid(TAU);
+        // rem_euclid can return 2 pi minus an ulp; that phase is 0.
+        if self.phase >= TAU - 1e-9 {
+            self.phase = 0.0;
+        }
         self
     }
 }

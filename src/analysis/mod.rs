@@ -11,6 +11,7 @@ pub mod gabor;
 pub mod matching;
 pub mod measures;
 pub mod planes;
+pub mod report;
 pub mod similarity;
 pub mod sparsity;
 pub mod spatial;

@@ -164,8 +164,10 @@ pub fn similarity_matrix(a: &Normalised, b: &Normalised, max_shift: usize) -> Si
                 shift_bank(b, dx, dy, &mut shifted);
                 gemm_abt(&a.data, &shifted, rows, cols, dim, &mut product);
                 for (k, &v) in product.iter().enumerate() {
-                    if v.abs() > best.similarity[k] {
-                        best.similarity[k] = v.abs();
+                    // Rounding can carry a perfect match a few ulps past 1.
+                    let magnitude = v.abs().min(1.0);
+                    if magnitude > best.similarity[k] {
+                        best.similarity[k] = magnitude;
                         best.shift_x[k] = dx;
                         best.shift_y[k] = dy;
                         best.sign[k] = if v < 0.0 { -1 } else { 1 };
@@ -193,6 +195,22 @@ fn shift_bank(b: &Normalised, dx: i32, dy: i32, out: &mut [f32]) {
                 .copy_from_slice(&src[s + (c0 - dx) as usize..s + (c1 - dx) as usize]);
         }
     }
+}
+
+/// Filter `index` of `bank` moved by (`dx` columns right, `dy` rows down) and multiplied by
+/// `sign`: how it lines up with its match, for pictures.
+pub fn aligned(bank: &Normalised, index: usize, dx: i32, dy: i32, sign: i8) -> Vec<f32> {
+    let dim = bank.dim();
+    let one = Normalised {
+        count: 1,
+        channels: bank.channels,
+        size: bank.size,
+        data: bank.data[index * dim..(index + 1) * dim].to_vec(),
+    };
+    let mut out = vec![0f32; dim];
+    shift_bank(&one, dx, dy, &mut out);
+    out.iter_mut().for_each(|v| *v *= sign as f32);
+    out
 }
 
 /// product (rows x cols, row-major) = a (rows x dim) * b (cols x dim)^T.
