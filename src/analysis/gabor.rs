@@ -384,7 +384,7 @@ fn evaluate(values: &[f64], grid: &Grid, p: &P, normal: Option<(&mut H, &mut P)>
 
 /// Levenberg-Marquardt with Marquardt's diagonal scaling; returns the parameters, their sum
 /// of squares and the iterations used. Stops when a step improves the sum of squares by less
-/// than 1e-12 relative, or the damping grows past 1e10 (no downhill step exists).
+/// than 1e-9 relative, or the damping grows past 1e10 (no downhill step exists).
 fn levenberg_marquardt(
     values: &[f64],
     grid: &Grid,
@@ -417,7 +417,7 @@ fn levenberg_marquardt(
                 p = trial;
                 sse = evaluate(values, grid, &p, Some((&mut h, &mut g)));
                 lambda = (lambda / 3.0).max(1e-12);
-                improved = gain > 1e-12;
+                improved = gain > 1e-9;
                 break;
             }
             lambda *= 4.0;

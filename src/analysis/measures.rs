@@ -124,7 +124,7 @@ pub fn measure_bank(
                 rng.set_stream(i as u64);
                 let m = measure_plane(plane, ws, &options.fit, &mut rng);
                 let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if d % 64 == 0 {
+                if d.is_multiple_of(64) {
                     progress.advance(d, "");
                 }
                 m
