@@ -80,9 +80,11 @@ impl GaborParams {
         if (turns as i64).rem_euclid(2) == 1 {
             self.phase = -self.phase;
         }
-        self.theta -= turns * PI;
-        if self.theta >= PI {
+        self.theta = self.theta - turns * PI + 0.0;
+        // Pi minus rounding is a half turn: theta 0 with the phase mirrored.
+        if self.theta >= PI - 1e-12 {
             self.theta = 0.0;
+            self.phase = -self.phase;
         }
         self.phase = self.phase.rem_euclid(TAU);
         // rem_euclid can return 2 pi minus an ulp; that phase is 0.

@@ -132,7 +132,7 @@ impl SpectrumWorkspace {
         let fy = -signed(v, dv);
         let frequency = fx.hypot(fy);
         let orientation = if frequency > 0.0 {
-            fy.atan2(fx).rem_euclid(std::f64::consts::PI)
+            fold_half_turn(fy.atan2(fx))
         } else {
             0.0
         };
@@ -191,6 +191,16 @@ impl SpectrumWorkspace {
             (Some(m), Some(p)) => (-p - m).to_degrees(),
             _ => f64::NAN,
         }
+    }
+}
+
+/// An angle folded into [0, pi), with pi minus rounding and -0 both reported as 0.
+pub fn fold_half_turn(angle: f64) -> f64 {
+    let folded = angle.rem_euclid(std::f64::consts::PI) + 0.0;
+    if folded >= std::f64::consts::PI - 1e-12 {
+        0.0
+    } else {
+        folded
     }
 }
 
