@@ -341,3 +341,54 @@ fn analyze_codes_writes_population_and_lifetime_tables() {
         "{summary}"
     );
 }
+
+#[test]
+fn colour_bank_is_projected_to_luminance_or_split_per_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 filters x 3 channels x 8 x 8: a Gabor in every channel with different gains.
+    let g = GaborParams {
+        x0: 0.0,
+        y0: 0.0,
+        theta: 0.5,
+        frequency: 0.2,
+        phase: 0.0,
+        sigma_x: 1.5,
+        sigma_y: 2.0,
+        amplitude: 1.0,
+    }
+    .render(8);
+    let mut data = Vec::new();
+    for f in 0..2 {
+        for gain in [1.0, -0.5, 0.25] {
+            data.extend(g.iter().map(|v| (v * gain * (f + 1) as f64) as f32));
+        }
+    }
+    let bank = write(dir.path(), "rgb.npy", &[2, 3, 8, 8], &data);
+    for (flag, rows, first_channel) in [(None, 2, "luma"), (Some("--per-channel"), 6, "0")] {
+        let out = dir.path().join(format!("rgb_{rows}"));
+        let mut args = vec![
+            "analyze",
+            "--filters",
+            &bank,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(flag);
+        let o = simplecell(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let csv = std::fs::read_to_string(out.join("filters.csv")).unwrap();
+        let lines: Vec<&str> = csv.lines().skip(1).collect();
+        assert_eq!(lines.len(), rows, "{csv}");
+        assert_eq!(lines[0].split(',').nth(1).unwrap(), first_channel);
+        // Luminance of filter 0 is (0.299 - 0.5 * 0.587 + 0.25 * 0.114) g = 0.034 g, so its
+        // norm is 0.034 times the Gabor's; each channel keeps its own gain.
+        let norm: f64 = lines[0].split(',').nth(2).unwrap().parse().unwrap();
+        let g_norm = g.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let gain = if rows == 2 {
+            0.299 - 0.5 * 0.587 + 0.25 * 0.114
+        } else {
+            1.0
+        };
+        assert!((norm / g_norm - gain).abs() < 1e-5, "{norm} {g_norm}");
+    }
+}
