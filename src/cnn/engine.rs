@@ -57,6 +57,8 @@ pub struct Workspace {
     batch: usize,
     /// Per batch-norm layer: the last training batch's mean and biased variance.
     bn_batch: Vec<Vec<f64>>,
+    /// Per batch-norm layer: 1 / sqrt(var + eps) used by the last forward pass.
+    bn_inv: Vec<Vec<f32>>,
 }
 
 fn split_pair(v: &mut [Vec<f32>], l: usize) -> (&mut Vec<f32>, &mut Vec<f32>) {
@@ -106,6 +108,7 @@ impl Workspace {
         }
         self.batch = batch;
         self.bn_batch.resize_with(layers, Vec::new);
+        self.bn_inv.resize_with(layers, Vec::new);
     }
 
     pub fn batch(&self) -> usize {
@@ -305,14 +308,11 @@ impl Workspace {
                 }
             }
         });
-        // Eval-mode backward needs the scale; keep it where the train-mode one would be.
+        // An empty batch record tells the backward pass this forward used running statistics.
         if mode == Mode::Eval {
             self.bn_batch[l].clear();
         }
-        self.chunks.iter_mut().for_each(|ch| {
-            ch.stats.clear();
-            ch.stats.extend(inv.iter().map(|&v| v as f64));
-        });
+        self.bn_inv[l] = inv;
     }
 
     fn batch_norm_backward(&mut self, net: &Network, l: usize, train: &[bool]) {
@@ -323,10 +323,8 @@ impl Workspace {
         // Phase 1: per chunk sum(dy) and sum(dy * xhat) per channel; they are also this
         // chunk's shares of d(beta) and d(gamma).
         self.chunks.par_iter_mut().for_each(|ch| {
-            let inv: Vec<f64> = ch.stats[..c].to_vec();
             ch.stats.clear();
-            ch.stats.resize(3 * c, 0.0);
-            ch.stats[2 * c..].copy_from_slice(&inv);
+            ch.stats.resize(2 * c, 0.0);
             let dy = &ch.grads[l + 1];
             for (gr, hr) in dy.chunks_exact(c).zip(ch.cache[l].chunks_exact(c)) {
                 for k in 0..c {
@@ -353,9 +351,9 @@ impl Workspace {
             }
         }
         let rows = (self.batch * net.shapes[l].height * net.shapes[l].width) as f64;
+        let inv = &self.bn_inv[l];
         self.chunks.par_iter_mut().for_each(|ch| {
             let len = ch.grads[l + 1].len();
-            let inv: Vec<f32> = ch.stats[2 * c..].iter().map(|&v| v as f32).collect();
             let (dx, dy) = split_pair(&mut ch.grads, l);
             let dx = sized(dx, len);
             for ((dxr, dyr), hr) in dx
@@ -374,9 +372,6 @@ impl Workspace {
                     };
                 }
             }
-            // Restore the scale for a later backward pass through the same forward.
-            ch.stats.clear();
-            ch.stats.extend(inv.iter().map(|&v| v as f64));
         });
     }
 }
