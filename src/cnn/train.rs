@@ -49,17 +49,37 @@ pub struct TrainConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     pub epoch: usize,
+    #[serde(deserialize_with = "nan_if_null")]
     pub seconds: f64,
+    #[serde(deserialize_with = "nan_if_null_f32")]
     pub lr: f32,
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_loss: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub train_accuracy: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub test_loss: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub test_accuracy: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub conv1_zero_fraction: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub conv1_hoyer: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub conv1_kurtosis: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub conv1_orientedness: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub conv1_spread: f64,
+}
+
+/// JSON has no NaN (serde_json writes null); read null back as NaN.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+fn nan_if_null_f32<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
+    Ok(Option::<f32>::deserialize(d)?.unwrap_or(f32::NAN))
 }
 
 const METRICS_HEADER: [&str; 12] = [
