@@ -266,7 +266,7 @@ pub fn write_sample(
             }
             let p = &src[(sy as usize * w + sx as usize) * c..][..c];
             for k in 0..c {
-                out[k] = p[k] as f32 * scale[k] - shift[k];
+                out[k] = (p[k] as f32 / 255.0 - stdz.mean[k]) / stdz.std[k];
             }
         }
     }
