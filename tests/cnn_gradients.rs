@@ -87,6 +87,7 @@ fn loss_at(s: &Setup, ws: &mut Workspace, net: &Network, x: &[f32]) -> f64 {
     ws.loss(net, s.loss, &s.labels, false).loss / BATCH as f64
 }
 
+#[allow(clippy::needless_range_loop)] // p indexes params, grads and info alike
 fn check(variant: usize, loss: Loss, mode: Mode) {
     let mut net = Network::new(spec(variant)).unwrap();
     initialise(&mut net, Init::He, 5);

@@ -248,13 +248,6 @@ pub fn write_sample(
         }
         flip = aug.flip && rng.random::<bool>();
     }
-    let scale: Vec<f32> = stdz.std.iter().map(|s| 1.0 / (255.0 * s)).collect();
-    let shift: Vec<f32> = stdz
-        .mean
-        .iter()
-        .zip(&stdz.std)
-        .map(|(m, s)| m / s)
-        .collect();
     for y in 0..h {
         for x in 0..w {
             let out = &mut dst[(y * w + x) * c..(y * w + x + 1) * c];
