@@ -2,14 +2,11 @@
 //! for images and the CNN datasets (CIFAR-10 binary, MNIST IDX).
 
 pub mod atomic;
-<<<<<<< HEAD
-pub mod images;
-=======
 pub mod cifar;
 pub mod idx;
 pub mod image_folder;
+pub mod images;
 pub mod labelled;
->>>>>>> cnn
 pub mod npy;
 pub mod sidecar;
 pub mod table;
