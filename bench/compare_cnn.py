@@ -18,20 +18,13 @@ SIMPLECELL_BENCH_VENV points at an existing venv that has them.
 import os
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 
 def ensure_venv():
-    if os.environ.get("SIMPLECELL_BENCH_INSIDE"):
-        return
-    root = Path(os.environ.get("SIMPLECELL_BENCH_VENV", Path.home() / ".cache/simplecell-bench/venv"))
-    py = root / "bin" / "python"
-    if not py.exists():
-        venv.create(root, with_pip=True)
-        subprocess.check_call([str(py), "-m", "pip", "install", "--quiet", "numpy", "torch"])
-    env = dict(os.environ, SIMPLECELL_BENCH_INSIDE="1")
-    os.execve(str(py), [str(py), __file__, *sys.argv[1:]], env)
+    from bench_venv import ensure_venv as ensure
+
+    ensure(['numpy', 'torch'])
 
 
 def load_cifar(folder, train_limit, test_limit):

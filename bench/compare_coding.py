@@ -23,20 +23,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-REQUIREMENTS = ["numpy", "scipy", "pillow", "spams-bin", "scikit-learn", "threadpoolctl"]
-
-
 def ensure_venv():
-    """Re-executes this script inside the benchmark venv, creating it when needed."""
-    venv = Path(os.environ.get("SIMPLECELL_BENCH_VENV",
-                               Path.home() / ".cache" / "simplecell-bench" / "venv"))
-    python = venv / "bin" / "python"
-    if Path(sys.prefix).resolve() == venv.resolve():
-        return
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *REQUIREMENTS], check=True)
-    os.execv(str(python), [str(python), *sys.argv])
+    from bench_venv import ensure_venv as ensure
+
+    ensure(['numpy', 'scipy', 'pillow', 'spams-bin', 'scikit-learn', 'threadpoolctl'])
 
 
 ensure_venv()

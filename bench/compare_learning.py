@@ -30,16 +30,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def ensure_venv():
-    venv = os.environ.get("SIMPLECELL_BENCH_VENV")
-    if venv is None:
-        venv = str(Path.home() / ".cache/simplecell-bench/venv")
-        if not Path(venv, "bin/python").exists():
-            subprocess.check_call([sys.executable, "-m", "venv", venv])
-            subprocess.check_call([f"{venv}/bin/pip", "install", "-q", "numpy", "scikit-learn", "spams-bin"])
-    python = str(Path(venv, "bin/python"))
-    if Path(sys.executable).resolve() != Path(python).resolve() and os.environ.get("_SC_IN_VENV") != "1":
-        env = dict(os.environ, _SC_IN_VENV="1")
-        os.execve(python, [python, *sys.argv], env)
+    from bench_venv import ensure_venv as ensure
+
+    ensure(['numpy', 'scikit-learn', 'spams-bin'])
 
 
 def thread_env(threads):

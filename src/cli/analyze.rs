@@ -40,17 +40,17 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     pub per_channel: bool,
     /// Seed for the Gabor fits' random starts [default: 0; any u64].
-    #[arg(long, default_value_t = 0)]
+    #[arg(hide_default_value = true, long, default_value_t = 0)]
     pub seed: u64,
     /// Random starts per Gabor fit beyond the three deterministic ones [default: 2; range
     /// 0..=64].
-    #[arg(long, default_value_t = 2)]
+    #[arg(hide_default_value = true, long, default_value_t = 2)]
     pub gabor_random_starts: usize,
     /// Levenberg-Marquardt iterations per start [default: 100; range 1..=10000].
-    #[arg(long, default_value_t = 100)]
+    #[arg(hide_default_value = true, long, default_value_t = 100)]
     pub gabor_max_iterations: usize,
     /// Gabor fits with R^2 below this are left out of the plots [default: 0.5; range 0..=1].
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(hide_default_value = true, long, default_value_t = 0.5)]
     pub min_r2: f64,
     /// Overwrite existing outputs.
     #[arg(long)]
@@ -73,14 +73,14 @@ pub struct CompareArgs {
     #[arg(long)]
     pub max_shift: Option<usize>,
     /// Phase-randomised surrogate banks for the null baseline [default: 10; range 2..=1000].
-    #[arg(long, default_value_t = 10)]
+    #[arg(hide_default_value = true, long, default_value_t = 10)]
     pub null_draws: usize,
     /// Seed of the surrogates and the Gabor fits [default: 0; any u64].
-    #[arg(long, default_value_t = 0)]
+    #[arg(hide_default_value = true, long, default_value_t = 0)]
     pub seed: u64,
     /// Gabor fits with R^2 below this are left out of the parameter tests [default: 0.5;
     /// range 0..=1].
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(hide_default_value = true, long, default_value_t = 0.5)]
     pub min_r2: f64,
     /// Overwrite existing outputs.
     #[arg(long)]

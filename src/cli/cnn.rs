@@ -42,41 +42,41 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
     /// Epochs [default: 10; range 0..=100000].
-    #[arg(long, default_value_t = 10)]
+    #[arg(hide_default_value = true, long, default_value_t = 10)]
     pub epochs: usize,
     /// Batch size [default: 64; range 1..=65536].
-    #[arg(long, default_value_t = 64)]
+    #[arg(hide_default_value = true, long, default_value_t = 64)]
     pub batch_size: usize,
     /// Learning rate [default: 0.01; range (0, 10]].
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(hide_default_value = true, long, default_value_t = 0.01)]
     pub lr: f32,
     /// Optimiser [default: sgd (with --momentum)].
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = OptimizerKind::Sgd)]
     pub optimizer: OptimizerKind,
     /// SGD momentum [default: 0.9; range [0, 1)].
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(hide_default_value = true, long, default_value_t = 0.9)]
     pub momentum: f32,
     /// Adam's beta1 and beta2 [default: 0.9 0.999; each in [0, 1)].
-    #[arg(long, num_args = 2, default_values_t = [0.9, 0.999], value_names = ["B1", "B2"])]
+    #[arg(hide_default_value = true, long, num_args = 2, default_values_t = [0.9, 0.999], value_names = ["B1", "B2"])]
     pub betas: Vec<f32>,
     /// Weight decay as an explicit L2 penalty (wd/2)||W||^2 on conv and linear weights
     /// [default: 5e-4; range [0, 1]].
-    #[arg(long, default_value_t = 5e-4)]
+    #[arg(hide_default_value = true, long, default_value_t = 5e-4)]
     pub weight_decay: f32,
     /// Learning-rate schedule [default: constant].
-    #[arg(long, value_enum, default_value_t = Schedule::Constant)]
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = Schedule::Constant)]
     pub schedule: Schedule,
     /// Step schedule: epochs between decays [default: 10; range 1..].
-    #[arg(long, default_value_t = 10)]
+    #[arg(hide_default_value = true, long, default_value_t = 10)]
     pub lr_step: usize,
     /// Step schedule: decay factor [default: 0.1; range (0, 1]].
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(hide_default_value = true, long, default_value_t = 0.1)]
     pub lr_gamma: f32,
     /// Loss [default: softmax-cross-entropy].
-    #[arg(long, value_enum, default_value_t = Loss::SoftmaxCrossEntropy)]
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = Loss::SoftmaxCrossEntropy)]
     pub loss: Loss,
     /// Weight initialisation [default: he].
-    #[arg(long, value_enum, default_value_t = Init::He)]
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = Init::He)]
     pub init: Init,
     /// Load the first layer from a bank (filters, channels, k, k) or (atoms, k*k) .npy,
     /// resized to --conv1-kernel; its filter count sets conv1's [default: none].
@@ -86,22 +86,22 @@ pub struct TrainArgs {
     #[arg(long)]
     pub freeze_conv1: bool,
     /// First-layer kernel size [default: 5; one of 3, 5, 7, 9, 11].
-    #[arg(long, default_value_t = 5)]
+    #[arg(hide_default_value = true, long, default_value_t = 5)]
     pub conv1_kernel: usize,
     /// First-layer stride [default: 1; range 1..=4].
-    #[arg(long, default_value_t = 1)]
+    #[arg(hide_default_value = true, long, default_value_t = 1)]
     pub conv1_stride: usize,
     /// First-layer filters [default: 32, or the --conv1-init bank's count; range 1..=1024].
     #[arg(long)]
     pub conv1_filters: Option<usize>,
     /// Second-layer filters [default: 64; range 1..=1024].
-    #[arg(long, default_value_t = 64)]
+    #[arg(hide_default_value = true, long, default_value_t = 64)]
     pub conv2_filters: usize,
     /// Batch normalisation after each convolution.
     #[arg(long)]
     pub batch_norm: bool,
     /// Dropout probability before the classifier [default: 0; range [0, 1)].
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(hide_default_value = true, long, default_value_t = 0.0)]
     pub dropout: f32,
     /// Width of a hidden linear layer (with ReLU) before the classifier [default: none;
     /// range 1..=65536].
@@ -111,7 +111,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub grayscale: bool,
     /// Random-crop padding in pixels, 0 = no crops [default: 0; range 0..=16].
-    #[arg(long, default_value_t = 0)]
+    #[arg(hide_default_value = true, long, default_value_t = 0)]
     pub crop_pad: usize,
     /// Random horizontal flips.
     #[arg(long)]
@@ -124,13 +124,13 @@ pub struct TrainArgs {
     pub test_limit: Option<usize>,
     /// Fraction of training images held out as the test set when the data has no test
     /// files [default: 0.2; range (0, 1)].
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(hide_default_value = true, long, default_value_t = 0.2)]
     pub test_fraction: f32,
     /// Test images used for the first-layer activation statistics [default: 256; range 1..].
-    #[arg(long, default_value_t = 256)]
+    #[arg(hide_default_value = true, long, default_value_t = 256)]
     pub activation_sample: usize,
     /// Seed for initialisation, shuffling, dropout and augmentation [default: 0].
-    #[arg(long, default_value_t = 0)]
+    #[arg(hide_default_value = true, long, default_value_t = 0)]
     pub seed: u64,
 }
 
@@ -159,22 +159,22 @@ pub struct VisualizeArgs {
     #[arg(long, value_name = "DIR")]
     pub run: PathBuf,
     /// Convolution to visualise: conv1, conv2, ... [default: conv2].
-    #[arg(long, default_value = "conv2")]
+    #[arg(hide_default_value = true, long, default_value = "conv2")]
     pub layer: String,
     /// Output PNG (a JSON sidecar is written beside it).
     #[arg(long, value_name = "OUT.png")]
     pub out: PathBuf,
     /// Gradient-ascent steps [default: 200; range 1..=100000].
-    #[arg(long, default_value_t = 200)]
+    #[arg(hide_default_value = true, long, default_value_t = 200)]
     pub steps: usize,
     /// Step size in input units per RMS-normalised gradient [default: 0.05; range (0, 10]].
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(hide_default_value = true, long, default_value_t = 0.05)]
     pub step_size: f32,
     /// L2 penalty on the input [default: 0.01; range [0, 10]].
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(hide_default_value = true, long, default_value_t = 0.01)]
     pub l2: f32,
     /// Seed of the starting noise [default: 0].
-    #[arg(long, default_value_t = 0)]
+    #[arg(hide_default_value = true, long, default_value_t = 0)]
     pub seed: u64,
     /// Overwrite an existing output.
     #[arg(long)]

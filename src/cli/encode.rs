@@ -27,15 +27,15 @@ pub struct EncodeArgs {
     pub lambda: f32,
     /// Coder: cd (exact active-set coordinate descent), fista (with adaptive restart) or
     /// ista [default: cd].
-    #[arg(long, default_value = "cd")]
+    #[arg(hide_default_value = true, long, default_value = "cd")]
     pub coder: String,
     /// Stop each patch when its relative duality gap is below this [default: 1e-4;
     /// range (0, 1)].
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(hide_default_value = true, long, default_value_t = 1e-4)]
     pub tol: f64,
     /// Iteration cap per patch; reaching it is reported, not an error [default: 1000;
     /// range >= 1].
-    #[arg(long, default_value_t = 1000)]
+    #[arg(hide_default_value = true, long, default_value_t = 1000)]
     pub max_iter: usize,
     /// Constrain codes to be non-negative [default: off].
     #[arg(long)]
@@ -45,7 +45,7 @@ pub struct EncodeArgs {
     #[arg(long)]
     pub strict: bool,
     /// Patches read and coded per batch; bounds memory [default: 16384; range 1..=10000000].
-    #[arg(long, default_value_t = 16384)]
+    #[arg(hide_default_value = true, long, default_value_t = 16384)]
     pub batch: usize,
     /// Output codes, (patches, atoms) float32 .npy; the sidecar goes beside it as .json.
     #[arg(long, value_name = "CODES.npy")]

@@ -16,18 +16,28 @@ use std::path::PathBuf;
 #[derive(Debug, Args)]
 pub struct GaborArgs {
     /// Filter side length in pixels [default: 16; range 3..=128].
-    #[arg(long, default_value_t = 16)]
+    #[arg(hide_default_value = true, long, default_value_t = 16)]
     pub size: usize,
     /// Number of orientations, evenly spaced over 0..180 degrees (wave-vector direction,
     /// counterclockwise from +x) [default: 8; range 1..=180].
-    #[arg(long, default_value_t = 8)]
+    #[arg(hide_default_value = true, long, default_value_t = 8)]
     pub orientations: usize,
     /// Carrier frequencies in cycles/pixel, comma-separated [default: 0.1,0.2; each in
     /// (0, 0.5]].
-    #[arg(long, value_delimiter = ',', default_value = "0.1,0.2")]
+    #[arg(
+        hide_default_value = true,
+        long,
+        value_delimiter = ',',
+        default_value = "0.1,0.2"
+    )]
     pub frequencies: Vec<f64>,
     /// Carrier phases in degrees, comma-separated [default: 0,90; each in [0, 360)].
-    #[arg(long, value_delimiter = ',', default_value = "0,90")]
+    #[arg(
+        hide_default_value = true,
+        long,
+        value_delimiter = ',',
+        default_value = "0,90"
+    )]
     pub phases: Vec<f64>,
     /// Envelope sigma across the stripes in pixels: one value for all frequencies or one per
     /// frequency [default: 0.5/f, at most size/4 so the envelope fits the patch; each in
@@ -36,7 +46,7 @@ pub struct GaborArgs {
     pub sigma: Option<Vec<f64>>,
     /// Envelope aspect ratio sigma_along_stripes / sigma_across [default: 1; range
     /// 0.1..=10].
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(hide_default_value = true, long, default_value_t = 1.0)]
     pub aspect: f64,
     /// Output bank (.npy); a JSON sidecar with the same stem is written beside it.
     #[arg(long, value_name = "BANK.npy")]

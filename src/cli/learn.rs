@@ -108,11 +108,21 @@ pub struct LearnArgs {
     pub of_halflife: Option<f32>,
 
     /// Write a checkpoint this often, e.g. 5m, 30s, 500ms [default: 5m].
-    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    #[arg(
+        hide_default_value = true,
+        long,
+        value_name = "DURATION",
+        default_value = "5m"
+    )]
     pub checkpoint_every: String,
 
     /// Write a fresh montage and history this often [default: 2m].
-    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    #[arg(
+        hide_default_value = true,
+        long,
+        value_name = "DURATION",
+        default_value = "2m"
+    )]
     pub montage_every: String,
 
     /// Continue the run saved in DIR (its checkpoint.bin); other options are taken from the
@@ -516,7 +526,12 @@ pub fn run(args: LearnArgs, reporter: &Reporter) -> Result<()> {
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Output folder [default: results/demo].
-    #[arg(long, value_name = "DIR", default_value = "results/demo")]
+    #[arg(
+        hide_default_value = true,
+        long,
+        value_name = "DIR",
+        default_value = "results/demo"
+    )]
     pub out: PathBuf,
 
     /// Overwrite an earlier demo's outputs.

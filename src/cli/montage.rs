@@ -17,13 +17,13 @@ pub struct MontageArgs {
     #[arg(long, value_name = "OUT.png")]
     pub out: PathBuf,
     /// Filters per row [default: 0 = near-square grid; range 0..=4096].
-    #[arg(long, default_value_t = 0)]
+    #[arg(hide_default_value = true, long, default_value_t = 0)]
     pub columns: usize,
     /// Screen pixels per filter pixel [default: 0 = tiles about 48 pixels wide; range 0..=64].
-    #[arg(long, default_value_t = 0)]
+    #[arg(hide_default_value = true, long, default_value_t = 0)]
     pub zoom: usize,
     /// Border between tiles in pixels [default: 1; range 0..=32].
-    #[arg(long, default_value_t = 1)]
+    #[arg(hide_default_value = true, long, default_value_t = 1)]
     pub border: usize,
     /// Overwrite an existing output.
     #[arg(long)]

@@ -11,7 +11,7 @@
 //! the whole solve costs a few Gram-column axpys per atom in it; the certificate is the
 //! same relative duality gap as every coder's.
 
-use super::batch::{BlockInput, BlockOutcome, BlockSolver, run_blocks};
+use super::batch::{BlockInput, BlockOutcome, impl_block_solver_with_cpu_dispatch, run_blocks};
 use super::{
     CodingParams, CodingReport, PreparedDictionary, SparseCoder, objective_and_gap_exact,
     objective_and_gap_with, relative_gap,
@@ -50,54 +50,7 @@ impl SparseCoder for ActiveSetCd {
     }
 }
 
-impl BlockSolver for ActiveSetCd {
-    fn solve_block(
-        &self,
-        dict: &PreparedDictionary,
-        input: &BlockInput,
-        codes: &mut [f32],
-        params: &CodingParams,
-    ) -> BlockOutcome {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has the features the function is compiled for.
-                return unsafe { solve_avx512(self, dict, input, codes, params) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: as above.
-                return unsafe { solve_avx2(self, dict, input, codes, params) };
-            }
-        }
-        solve_block(self, dict, input, codes, params)
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-fn solve_avx512(
-    cd: &ActiveSetCd,
-    dict: &PreparedDictionary,
-    input: &BlockInput,
-    codes: &mut [f32],
-    params: &CodingParams,
-) -> BlockOutcome {
-    solve_block(cd, dict, input, codes, params)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn solve_avx2(
-    cd: &ActiveSetCd,
-    dict: &PreparedDictionary,
-    input: &BlockInput,
-    codes: &mut [f32],
-    params: &CodingParams,
-) -> BlockOutcome {
-    solve_block(cd, dict, input, codes, params)
-}
+impl_block_solver_with_cpu_dispatch!(ActiveSetCd, solve_block);
 
 /// Per-block scratch space, reused across the block's patches so the per-patch loops
 /// allocate nothing once the buffers have grown to the largest support seen.

@@ -47,6 +47,62 @@ pub trait BlockSolver: Sync {
     ) -> BlockOutcome;
 }
 
+/// Implements [`BlockSolver`] for `$solver` by calling `$solve(&self, dict, input, codes,
+/// params)`, compiled three times (AVX-512, AVX2 + FMA, baseline) and chosen by the CPU at
+/// run time: the hot loops are plain Rust that the compiler vectorises only when it may
+/// assume the wider instruction sets.
+macro_rules! impl_block_solver_with_cpu_dispatch {
+    ($solver:ty, $solve:path) => {
+        impl $crate::coding::batch::BlockSolver for $solver {
+            fn solve_block(
+                &self,
+                dict: &$crate::coding::PreparedDictionary,
+                input: &$crate::coding::batch::BlockInput,
+                codes: &mut [f32],
+                params: &$crate::coding::CodingParams,
+            ) -> $crate::coding::batch::BlockOutcome {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+                    fn avx512(
+                        s: &$solver,
+                        d: &$crate::coding::PreparedDictionary,
+                        i: &$crate::coding::batch::BlockInput,
+                        c: &mut [f32],
+                        p: &$crate::coding::CodingParams,
+                    ) -> $crate::coding::batch::BlockOutcome {
+                        $solve(s, d, i, c, p)
+                    }
+                    #[target_feature(enable = "avx2,fma")]
+                    fn avx2(
+                        s: &$solver,
+                        d: &$crate::coding::PreparedDictionary,
+                        i: &$crate::coding::batch::BlockInput,
+                        c: &mut [f32],
+                        p: &$crate::coding::CodingParams,
+                    ) -> $crate::coding::batch::BlockOutcome {
+                        $solve(s, d, i, c, p)
+                    }
+                    if std::arch::is_x86_feature_detected!("avx512f")
+                        && std::arch::is_x86_feature_detected!("avx512vl")
+                    {
+                        // SAFETY: the CPU has the features the function is compiled for.
+                        return unsafe { avx512(self, dict, input, codes, params) };
+                    }
+                    if std::arch::is_x86_feature_detected!("avx2")
+                        && std::arch::is_x86_feature_detected!("fma")
+                    {
+                        // SAFETY: as above.
+                        return unsafe { avx2(self, dict, input, codes, params) };
+                    }
+                }
+                $solve(self, dict, input, codes, params)
+            }
+        }
+    };
+}
+pub(crate) use impl_block_solver_with_cpu_dispatch;
+
 /// Runs `solver` over all blocks of `x` and merges the diagnostics into a report.
 pub fn run_blocks(
     name: &str,

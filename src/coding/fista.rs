@@ -10,7 +10,9 @@
 //! duality-gap certificate free of extra products. A patch whose relative gap reaches the
 //! tolerance is swapped out of the active columns, so later GEMMs shrink with the work left.
 
-use super::batch::{BlockInput, BlockOutcome, BlockSolver, run_blocks, swap_columns};
+use super::batch::{
+    BlockInput, BlockOutcome, impl_block_solver_with_cpu_dispatch, run_blocks, swap_columns,
+};
 use super::{
     CodingParams, CodingReport, PreparedDictionary, SparseCoder, gemm, objective_and_gap_exact,
     objective_and_gap_with, relative_gap,
@@ -80,54 +82,7 @@ impl SparseCoder for ProximalGradient {
     }
 }
 
-impl BlockSolver for ProximalGradient {
-    fn solve_block(
-        &self,
-        dict: &PreparedDictionary,
-        input: &BlockInput,
-        codes: &mut [f32],
-        params: &CodingParams,
-    ) -> BlockOutcome {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has the features the function is compiled for.
-                return unsafe { solve_avx512(self, dict, input, codes, params) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: as above.
-                return unsafe { solve_avx2(self, dict, input, codes, params) };
-            }
-        }
-        solve(self, dict, input, codes, params)
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-fn solve_avx512(
-    pg: &ProximalGradient,
-    dict: &PreparedDictionary,
-    input: &BlockInput,
-    codes: &mut [f32],
-    params: &CodingParams,
-) -> BlockOutcome {
-    solve(pg, dict, input, codes, params)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn solve_avx2(
-    pg: &ProximalGradient,
-    dict: &PreparedDictionary,
-    input: &BlockInput,
-    codes: &mut [f32],
-    params: &CodingParams,
-) -> BlockOutcome {
-    solve(pg, dict, input, codes, params)
-}
+impl_block_solver_with_cpu_dispatch!(ProximalGradient, solve);
 
 /// Lanes of the restart dot product: independent partial sums let the compiler vectorise
 /// the fused pass; the summation order is fixed, so results do not depend on the CPU path
