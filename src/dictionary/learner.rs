@@ -11,8 +11,9 @@
 use super::data::{PatchSource, Schedule};
 use super::init::{Init, initial_dictionary};
 use super::mod_rule::Mod;
-use super::olshausen::{OfParams, OlshausenField, gemm_nn, gemm_tn};
+use super::olshausen::{OfParams, OlshausenField};
 use super::online::OnlineBcd;
+use super::products::{gemm_nn, gemm_tn};
 use super::{DictionaryUpdate, UpdateKind, normalize_columns};
 use crate::coding::{CodingParams, CodingReport, PreparedDictionary, SparseCoder};
 use crate::error::{Error, Result};

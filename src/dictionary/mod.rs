@@ -13,6 +13,7 @@ pub mod learner;
 pub mod mod_rule;
 pub mod olshausen;
 pub mod online;
+mod products;
 
 use crate::error::Result;
 use nalgebra::DMatrix;

@@ -7,7 +7,7 @@
 //! an atom no patch of the batch used keeps its old value instead of collapsing to zero.
 
 use super::DictionaryUpdate;
-use super::olshausen::gemm_nt;
+use super::products::gemm_nt;
 use crate::error::{Error, Result};
 use nalgebra::DMatrix;
 

@@ -22,6 +22,7 @@
 //! decay so the atoms settle.
 
 use super::DictionaryUpdate;
+use super::products::{gemm_nn, gemm_nt};
 use crate::error::{Error, Result};
 use nalgebra::DMatrix;
 
@@ -78,99 +79,6 @@ impl OlshausenField {
 
     pub fn gains(&self) -> &[f32] {
         &self.gains
-    }
-}
-
-/// `c <- alpha * a * b^T + beta * c` for column-major matrices, through matrixmultiply.
-pub(crate) fn gemm_nt(
-    alpha: f32,
-    a: &DMatrix<f32>,
-    b: &DMatrix<f32>,
-    beta: f32,
-    c: &mut DMatrix<f32>,
-) {
-    let (m, k) = (a.nrows(), a.ncols());
-    let n = b.nrows();
-    assert_eq!(b.ncols(), k);
-    assert_eq!((c.nrows(), c.ncols()), (m, n));
-    // SAFETY: the shapes are asserted above; strides describe column-major storage.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            alpha,
-            a.as_ptr(),
-            1,
-            m as isize,
-            b.as_ptr(),
-            n as isize,
-            1,
-            beta,
-            c.as_mut_ptr(),
-            1,
-            m as isize,
-        );
-    }
-}
-
-/// `c <- a^T b` for column-major matrices, through matrixmultiply.
-pub(crate) fn gemm_tn(a: &DMatrix<f32>, b: &DMatrix<f32>, c: &mut DMatrix<f32>) {
-    let (k, m) = (a.nrows(), a.ncols());
-    let n = b.ncols();
-    assert_eq!(b.nrows(), k);
-    assert_eq!((c.nrows(), c.ncols()), (m, n));
-    // SAFETY: the shapes are asserted above; a^T is a read with swapped strides.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            k as isize,
-            1,
-            b.as_ptr(),
-            1,
-            k as isize,
-            0.0,
-            c.as_mut_ptr(),
-            1,
-            m as isize,
-        );
-    }
-}
-
-/// `c <- alpha * a * b + beta * c` for column-major matrices, through matrixmultiply.
-pub(crate) fn gemm_nn(
-    alpha: f32,
-    a: &DMatrix<f32>,
-    b: &DMatrix<f32>,
-    beta: f32,
-    c: &mut DMatrix<f32>,
-) {
-    let (m, k) = (a.nrows(), a.ncols());
-    let n = b.ncols();
-    assert_eq!(b.nrows(), k);
-    assert_eq!((c.nrows(), c.ncols()), (m, n));
-    // SAFETY: the shapes are asserted above; strides describe column-major storage.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            alpha,
-            a.as_ptr(),
-            1,
-            m as isize,
-            b.as_ptr(),
-            1,
-            k as isize,
-            beta,
-            c.as_mut_ptr(),
-            1,
-            m as isize,
-        );
     }
 }
 
