@@ -19,7 +19,6 @@ use crate::viz::montage;
 use clap::Args;
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
@@ -197,13 +196,6 @@ impl Outputs {
             self.checkpoint(),
         ]
     }
-}
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-fn install_interrupt_handler() {
-    // A second installation in one process fails harmlessly; the flag is shared.
-    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst));
 }
 
 /// A run ready to go: the learner and where its data and outputs are.
@@ -456,7 +448,7 @@ pub fn drive(
     montage_every: Duration,
     progress: &dyn Progress,
 ) -> Result<()> {
-    install_interrupt_handler();
+    crate::interrupt::install();
     let resume_hint = format!("simplecell learn --resume {}", run.outputs.dir.display());
     if run.learner.history().is_empty() {
         run.learner.record_row()?;
@@ -468,7 +460,7 @@ pub fn drive(
     let total = run.learner.total_steps();
     progress.start("learn", total);
     while !run.learner.finished() {
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if crate::interrupt::requested() {
             save_checkpoint(run)?;
             write_montage(&run.learner, &run.outputs.png())?;
             progress.finish("interrupted; checkpoint written");
