@@ -33,6 +33,7 @@ pub mod interrupt;
 pub mod io;
 pub mod observer;
 pub mod patches;
+pub mod study;
 pub mod viz;
 
 pub use error::{Error, Result};

@@ -198,6 +198,39 @@ impl Outputs {
     }
 }
 
+impl LearnArgs {
+    /// Arguments of a fresh run with every optional setting at its default, for commands
+    /// (demo, study) that learn a dictionary as one of their stages.
+    pub fn new(patches: PathBuf, atoms: usize, lambda: f32, out: PathBuf) -> Self {
+        Self {
+            patches: Some(patches),
+            atoms: Some(atoms),
+            lambda: Some(lambda),
+            update: None,
+            coder: None,
+            batch: None,
+            epochs: None,
+            steps: None,
+            time: None,
+            seed: None,
+            init: None,
+            validation: None,
+            validate_every: None,
+            dead_after: None,
+            tol: None,
+            max_iter: None,
+            exact_tol: None,
+            of_eta: None,
+            of_halflife: None,
+            checkpoint_every: "5m".into(),
+            montage_every: "5m".into(),
+            resume: None,
+            force: false,
+            out: Some(out),
+        }
+    }
+}
+
 /// A run ready to go: the learner and where its data and outputs are.
 pub struct Run {
     pub learner: Learner,
@@ -554,30 +587,11 @@ pub fn run_demo(args: DemoArgs, reporter: &Reporter) -> Result<()> {
     );
     crate::patches::extract(&extract, &patches, args.force, reporter)?;
     let learn = LearnArgs {
-        patches: Some(patches),
-        atoms: Some(144),
-        lambda: Some(1.0),
-        update: None,
-        coder: None,
-        batch: None,
         epochs: Some(1.0),
-        steps: None,
-        time: None,
-        seed: None,
-        init: None,
-        validation: None,
         validate_every: Some(20),
-        dead_after: None,
-        tol: None,
-        max_iter: None,
-        exact_tol: None,
-        of_eta: None,
-        of_halflife: None,
-        checkpoint_every: "5m".into(),
         montage_every: "2m".into(),
-        resume: None,
         force: args.force,
-        out: Some(args.out.clone()),
+        ..LearnArgs::new(patches, 144, 1.0, args.out.clone())
     };
     run(learn, reporter)?;
     reporter.info(&format!(

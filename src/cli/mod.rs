@@ -10,6 +10,7 @@ pub mod gabor;
 pub mod learn;
 pub mod montage;
 pub mod progress;
+pub mod study;
 
 use crate::error::{Error, Result};
 use clap::{Parser, Subcommand};
@@ -54,6 +55,8 @@ pub enum Command {
     /// Train, evaluate and visualise the companion CNN.
     #[command(subcommand)]
     Cnn(cnn::CnnCommand),
+    /// The whole comparison: dictionary vs CNN first layers, sparsity, replacement, report.
+    Study(study::StudyArgs),
 }
 
 /// Runs a parsed command line.
@@ -78,5 +81,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(a) => analyze::run_compare(a, &reporter),
         Command::Gabor(a) => gabor::run(a, &reporter),
         Command::Cnn(c) => cnn::run(c, &reporter),
+        Command::Study(a) => study::run(a, &reporter),
     }
 }

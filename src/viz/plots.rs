@@ -1,5 +1,5 @@
-//! Simple plots drawn pixel by pixel with the image crate: a scatter plot and a histogram,
-//! with axes, tick labels and titles in a built-in 3x5 pixel font (digits, lower-case letters
+//! Simple plots drawn pixel by pixel with the image crate: a scatter plot, a histogram and
+//! labelled line/point series (with a colour legend), with axes, tick labels and titles in a built-in 3x5 pixel font (digits, lower-case letters
 //! and a little punctuation), so reports need no font files or plotting dependency.
 
 use image::{Rgb, RgbImage};
@@ -239,6 +239,98 @@ pub fn histogram(
     (img, counts)
 }
 
+/// Colours of successive series: distinct in hue and lightness so neighbours in a legend
+/// stay apart in print and for common colour-vision deficiencies (Okabe-Ito order).
+const PALETTE: [Rgb<u8>; 8] = [
+    Rgb([0, 114, 178]),
+    Rgb([230, 159, 0]),
+    Rgb([0, 158, 115]),
+    Rgb([204, 121, 167]),
+    Rgb([86, 180, 233]),
+    Rgb([213, 94, 0]),
+    Rgb([240, 228, 66]),
+    Rgb([0, 0, 0]),
+];
+
+/// One labelled series of a [`series_plot`].
+pub struct Series<'a> {
+    pub label: &'a str,
+    pub points: Vec<(f64, f64)>,
+    /// Join successive points with straight segments (a curve) or mark them only.
+    pub joined: bool,
+    /// Draw dashed (used for baselines and references).
+    pub dashed: bool,
+}
+
+fn segment(img: &mut RgbImage, a: (i64, i64), b: (i64, i64), colour: Rgb<u8>, dashed: bool) {
+    let steps = (b.0 - a.0).abs().max((b.1 - a.1).abs()).max(1);
+    for s in 0..=steps {
+        if dashed && (s / 6) % 2 == 1 {
+            continue;
+        }
+        let t = s as f64 / steps as f64;
+        let x = a.0 + ((b.0 - a.0) as f64 * t).round() as i64;
+        let y = a.1 + ((b.1 - a.1) as f64 * t).round() as i64;
+        for (dx, dy) in [(0, 0), (1, 0), (0, 1)] {
+            put(img, x + dx, y + dy, colour);
+        }
+    }
+}
+
+/// Several labelled series in one frame, each in its own colour, with a legend in the
+/// top-right corner. Points outside the ranges are clamped to the frame edge; NaN points
+/// are skipped (and break a joined curve).
+pub fn series_plot(
+    series: &[Series],
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+) -> RgbImage {
+    let mut img = RgbImage::from_pixel(WIDTH, HEIGHT, PAPER);
+    let frame = Frame { x_range, y_range };
+    frame.draw(&mut img, title, x_label, y_label);
+    let to_screen = |(x, y): (f64, f64)| {
+        (
+            frame.px(x.clamp(x_range.0, x_range.1)),
+            frame.py(y.clamp(y_range.0, y_range.1)),
+        )
+    };
+    for (k, s) in series.iter().enumerate() {
+        let colour = PALETTE[k % PALETTE.len()];
+        let mut previous: Option<(i64, i64)> = None;
+        for &p in &s.points {
+            if !(p.0.is_finite() && p.1.is_finite()) {
+                previous = None;
+                continue;
+            }
+            let here = to_screen(p);
+            if let (true, Some(prev)) = (s.joined, previous) {
+                segment(&mut img, prev, here, colour, s.dashed);
+            }
+            for dy in -2..=2i64 {
+                for dx in -2..=2i64 {
+                    if dx.abs() + dy.abs() <= 2 {
+                        put(&mut img, here.0 + dx, here.1 + dy, colour);
+                    }
+                }
+            }
+            previous = Some(here);
+        }
+        let longest = series
+            .iter()
+            .map(|s| text_width(s.label))
+            .max()
+            .unwrap_or(0);
+        let lx = WIDTH as i64 - RIGHT - longest - 28;
+        let ly = TOP + 4 + k as i64 * 14;
+        segment(&mut img, (lx, ly + 5), (lx + 16, ly + 5), colour, s.dashed);
+        draw_text(&mut img, lx + 22, ly, s.label);
+    }
+    img
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +356,33 @@ mod tests {
         };
         let (x, y) = (frame.px(0.5), frame.py(0.5));
         assert_eq!(*img.get_pixel(x as u32, y as u32), MARK);
+    }
+
+    #[test]
+    fn series_plot_draws_each_series_in_its_own_colour() {
+        let series = [
+            Series {
+                label: "a",
+                points: vec![(0.0, 0.0), (1.0, 1.0)],
+                joined: true,
+                dashed: false,
+            },
+            Series {
+                label: "b",
+                points: vec![(0.0, 1.0), (f64::NAN, 0.5), (1.0, 0.0)],
+                joined: true,
+                dashed: true,
+            },
+        ];
+        let img = series_plot(&series, (0.0, 1.0), (0.0, 1.0), "t", "x", "y");
+        let frame = Frame {
+            x_range: (0.0, 1.0),
+            y_range: (0.0, 1.0),
+        };
+        // Midpoint of series a's segment, and series b's first point.
+        let (x, y) = (frame.px(0.5), frame.py(0.5));
+        assert_eq!(*img.get_pixel(x as u32, y as u32), PALETTE[0]);
+        let (x, y) = (frame.px(0.0), frame.py(1.0));
+        assert_eq!(*img.get_pixel(x as u32, y as u32), PALETTE[1]);
     }
 }

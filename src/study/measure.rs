@@ -1,0 +1,99 @@
+//! Measurements of one filter bank against the study's dictionary: matched similarity with
+//! its phase-randomised null baseline, the Gabor-fit and localization distributions, the
+//! two-sample tests of orientation, frequency, nx and ny, and the filters' own sparsity.
+//! One call per (run, epoch); the report turns the records into CSV rows.
+
+use crate::analysis::gabor::FitOptions;
+use crate::analysis::measures::{FilterMeasures, MeasureOptions};
+use crate::analysis::report::{CompareOptions, compare};
+use crate::analysis::stats::summarise;
+use crate::observer::Silent;
+use crate::viz::montage::Bank;
+
+/// Gabor fits at or above this R^2 count as "Gabor-like" (the emergence test's threshold).
+pub const GOOD_R2: f64 = 0.7;
+
+/// One bank's numbers against the reference dictionary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BankMeasures {
+    pub matched_similarity: f64,
+    pub null_mean: f64,
+    pub null_sd: f64,
+    /// (matched - null mean) / null sd.
+    pub z: f64,
+    pub r2_median: f64,
+    pub r2_good_fraction: f64,
+    /// Median fraction of the patch area holding 80% of a filter's energy.
+    pub energy80_median: f64,
+    pub orientation_p: f64,
+    pub frequency_p: f64,
+    pub nx_p: f64,
+    pub ny_p: f64,
+    /// Mean Hoyer sparsity and excess kurtosis of the filters' own weights.
+    pub filter_hoyer: f64,
+    pub filter_kurtosis: f64,
+    /// Per-filter measures of the bank's luminance planes (for parameter tables).
+    pub filters: Vec<FilterMeasures>,
+}
+
+/// Measures `bank` against `dictionary` (colour banks through their luminance projection).
+/// `seed` fixes the null surrogates and the fits' random starts.
+pub fn against_dictionary(
+    bank: &Bank,
+    dictionary: &Bank,
+    null_draws: usize,
+    seed: u64,
+) -> BankMeasures {
+    let options = CompareOptions {
+        max_shift: None,
+        null_draws,
+        seed,
+        min_r2: GOOD_R2,
+        measure: MeasureOptions {
+            fit: FitOptions::default(),
+            seed,
+        },
+    };
+    let c = compare(bank, dictionary, &options, &Silent);
+    let (null_mean, null_sd, z) = c.null();
+    let ms = &c.measures_a;
+    let r2: Vec<f64> = ms
+        .iter()
+        .map(|m| m.gabor.map_or(f64::NAN, |g| g.r2))
+        .collect();
+    let finite_r2 = r2.iter().filter(|v| v.is_finite()).count();
+    let good = r2.iter().filter(|&&v| v >= GOOD_R2).count();
+    let p = |name: &str| {
+        c.parameter_tests
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(f64::NAN, |(_, t)| t.p_value)
+    };
+    let mean_of =
+        |f: fn(&FilterMeasures) -> f64| summarise(&ms.iter().map(f).collect::<Vec<_>>()).mean;
+    BankMeasures {
+        matched_similarity: c.matched_mean(),
+        null_mean,
+        null_sd,
+        z,
+        r2_median: summarise(&r2).median,
+        r2_good_fraction: if finite_r2 == 0 {
+            f64::NAN
+        } else {
+            good as f64 / ms.len() as f64
+        },
+        energy80_median: summarise(
+            &ms.iter()
+                .map(|m| m.energy80_area_fraction)
+                .collect::<Vec<_>>(),
+        )
+        .median,
+        orientation_p: p("orientation_deg"),
+        frequency_p: p("frequency_cycles_per_pixel"),
+        nx_p: p("nx"),
+        ny_p: p("ny"),
+        filter_hoyer: mean_of(|m| m.hoyer),
+        filter_kurtosis: mean_of(|m| m.excess_kurtosis),
+        filters: c.measures_a,
+    }
+}

@@ -1,0 +1,361 @@
+//! End-to-end behaviour of `simplecell study` on tiny generated data: every documented file
+//! is written with its documented header and values in range, fixed first layers keep their
+//! bytes, the report's numbers are the CSVs' numbers, a finished study resumes to the same
+//! tables, and bad options fail before any work.
+
+mod common;
+
+use common::{simplecell, stderr};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Three classes of 16x16 grey images (a bright bar, horizontal, vertical or diagonal, at a
+/// random offset, on dim noise), `train` and `test` images per class.
+fn bars_folder(dir: &Path, train: usize, test: usize) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    for (split, per_class) in [("train", train), ("test", test)] {
+        for (c, name) in ["horizontal", "vertical", "diagonal"].iter().enumerate() {
+            let d = dir.join(split).join(name);
+            std::fs::create_dir_all(&d).unwrap();
+            for i in 0..per_class {
+                let at: i32 = rng.random_range(3..13);
+                let img = image::GrayImage::from_fn(16, 16, |x, y| {
+                    let (x, y) = (x as i32, y as i32);
+                    let on = match c {
+                        0 => y == at,
+                        1 => x == at,
+                        _ => x - y == at - 8,
+                    };
+                    image::Luma([if on { 210 } else { rng.random_range(0..70) }])
+                });
+                img.save(d.join(format!("{i:03}.png"))).unwrap();
+            }
+        }
+    }
+}
+
+fn study(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let data = format!("folder:{}", data.display());
+    let out = out.to_str().unwrap();
+    let mut args = vec![
+        "--quiet",
+        "--threads",
+        "2",
+        "study",
+        "--quick",
+        "--data",
+        &data,
+        "--out",
+        out,
+        "--seeds",
+        "2",
+        "--epochs",
+        "2",
+        "--patches",
+        "5000",
+        "--learn-epochs",
+        "1",
+        "--lambda",
+        "1",
+        "--kernel",
+        "5",
+        "--filters",
+        "8",
+        "--train-limit",
+        "0",
+        "--test-limit",
+        "0",
+        "--null-draws",
+        "4",
+        "--ascent-steps",
+        "20",
+        "--activation-sample",
+        "24",
+    ];
+    args.extend_from_slice(extra);
+    simplecell(&args)
+}
+
+/// (header, rows) of a CSV file.
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+fn column(path: &Path, name: &str) -> Vec<f64> {
+    let (header, rows) = read_csv(path);
+    let i = header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("{} has no column {name}", path.display()));
+    rows.iter()
+        .map(|r| r[i].parse::<f64>().unwrap_or(f64::NAN))
+        .collect()
+}
+
+fn assert_in_unit_interval(path: &Path, name: &str) {
+    let v = column(path, name);
+    assert!(!v.is_empty(), "{name} in {} is empty", path.display());
+    for x in v {
+        assert!(
+            x.is_finite() && (0.0..=1.0).contains(&x),
+            "{name} = {x} in {}",
+            path.display()
+        );
+    }
+}
+
+/// Data bytes of a float32 .npy file (after its header).
+fn npy_data(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    bytes[10 + header_len..].to_vec()
+}
+
+/// Every Markdown table in `report` that follows a "Source: `X.csv`" line, as
+/// (csv name, column names, rows of cells).
+fn report_tables(report: &str) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
+    let lines: Vec<&str> = report.lines().collect();
+    let split = |l: &str| -> Vec<String> {
+        l.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().to_string())
+            .collect()
+    };
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(name) = l
+            .strip_prefix("Source: `")
+            .and_then(|r| r.strip_suffix('`'))
+        else {
+            continue;
+        };
+        let mut j = i + 1;
+        while lines[j].trim().is_empty() {
+            j += 1;
+        }
+        let columns = split(lines[j]);
+        let rows = lines[j + 2..]
+            .iter()
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| split(l))
+            .collect();
+        out.push((name.to_string(), columns, rows));
+    }
+    out
+}
+
+#[test]
+fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("bars");
+    bars_folder(&data, 100, 20);
+    let out = tmp.path().join("study");
+    let run = study(&data, &out, &[]);
+    assert!(run.status.success(), "study failed: {}", stderr(&run));
+
+    let tables = [
+        "reference_banks.csv",
+        "similarity.csv",
+        "sparsity.csv",
+        "dictionary_codes.csv",
+        "accuracy.csv",
+        "accuracy_summary.csv",
+        "gabor_parameters.csv",
+        "conv2_units.csv",
+        "conv2_summary.csv",
+    ];
+    let figures = [
+        "similarity_curve.png",
+        "sparsity_curve.png",
+        "filter_sparsity_curve.png",
+        "nx_ny.png",
+        "gabor_r2_hist.png",
+        "orientation_hist.png",
+        "frequency_hist.png",
+        "accuracy.png",
+        "conv2_preferred.png",
+        "reference/dictionary.png",
+        "reference/gabor.png",
+        "reference/random.png",
+    ];
+    for f in tables
+        .iter()
+        .chain(&figures)
+        .chain(&["report.md", "study.json"])
+    {
+        assert!(out.join(f).is_file(), "{f} is missing");
+    }
+    for f in figures {
+        let img = image::open(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+        assert!(img.width() > 8 && img.height() > 8, "{f} is empty");
+    }
+
+    // The documented headers (README, "study").
+    let header = |f: &str| read_csv(&out.join(f)).0.join(",");
+    assert_eq!(
+        header("accuracy.csv"),
+        "run,variant,first_layer,seed,epochs,train_accuracy,test_accuracy,test_loss"
+    );
+    assert_eq!(
+        header("accuracy_summary.csv"),
+        "variant,first_layer,runs,mean_test_accuracy,sd,min,max"
+    );
+    assert_eq!(
+        header("similarity.csv"),
+        "run,variant,seed,input,epoch,matched_similarity,null_mean,null_sd,z,gabor_r2_median,\
+         gabor_r2_ge_0.7,energy80_area_median,orientation_kuiper_p,frequency_ks_p,nx_ks_p,ny_ks_p"
+    );
+    assert_eq!(
+        header("sparsity.csv"),
+        "run,variant,seed,epoch,test_accuracy,activation_zero_fraction,activation_hoyer,\
+         preactivation_kurtosis,filter_hoyer,filter_kurtosis"
+    );
+
+    // 6 single runs + 5 replicated variants x 2 seeds, each with epochs 0..=2.
+    let (_, accuracy_rows) = read_csv(&out.join("accuracy.csv"));
+    assert_eq!(accuracy_rows.len(), 16);
+    let (_, similarity_rows) = read_csv(&out.join("similarity.csv"));
+    assert_eq!(similarity_rows.len(), 16 * 3);
+    for (f, c) in [
+        ("accuracy.csv", "train_accuracy"),
+        ("accuracy.csv", "test_accuracy"),
+        ("accuracy_summary.csv", "mean_test_accuracy"),
+        ("similarity.csv", "matched_similarity"),
+        ("similarity.csv", "null_mean"),
+        ("sparsity.csv", "activation_zero_fraction"),
+        ("sparsity.csv", "filter_hoyer"),
+        ("reference_banks.csv", "matched_similarity_to_dictionary"),
+        ("dictionary_codes.csv", "code_zero_fraction"),
+    ] {
+        assert_in_unit_interval(&out.join(f), c);
+    }
+    // The bars are easy: the plain CNN beats chance (1/3) after two epochs.
+    let acc = column(&out.join("accuracy.csv"), "test_accuracy");
+    assert!(acc[0] > 0.5, "plain-s1 test accuracy {}", acc[0]);
+    // The dictionary matches itself exactly; the random bank is far from it.
+    let refs = column(
+        &out.join("reference_banks.csv"),
+        "matched_similarity_to_dictionary",
+    );
+    assert!(
+        (refs[0] - 1.0).abs() < 1e-3,
+        "dictionary vs itself {}",
+        refs[0]
+    );
+    assert!(
+        refs[2] < refs[0] - 0.2,
+        "random bank {} vs dictionary",
+        refs[2]
+    );
+
+    // Fixed first layers keep their bytes; the fixed dictionary is the dictionary.
+    for variant in ["gabor-fixed", "dictionary-fixed", "random-fixed"] {
+        for seed in [1, 2] {
+            let dir = out.join("runs").join(format!("{variant}-s{seed}"));
+            let first = npy_data(&dir.join("conv1_epoch_000.npy"));
+            let last = npy_data(&dir.join("conv1_epoch_002.npy"));
+            assert!(first == last, "{variant}-s{seed} changed its first layer");
+        }
+    }
+    assert_eq!(
+        npy_data(&out.join("runs/dictionary-fixed-s1/conv1_epoch_000.npy")),
+        npy_data(&out.join("reference/dictionary.npy"))
+    );
+    let learned = out.join("runs/plain-s1");
+    assert!(
+        npy_data(&learned.join("conv1_epoch_000.npy"))
+            != npy_data(&learned.join("conv1_epoch_002.npy")),
+        "the learned first layer trains"
+    );
+
+    // Every table of the report is rows of the CSV it names, cell for cell.
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let parsed = report_tables(&report);
+    assert!(
+        parsed.len() >= 6,
+        "only {} tables in the report",
+        parsed.len()
+    );
+    for (name, columns, rows) in &parsed {
+        assert!(!rows.is_empty(), "table from {name} is empty");
+        let (header, csv_rows) = read_csv(&out.join(name));
+        let index: Vec<usize> = columns
+            .iter()
+            .map(|c| {
+                header
+                    .iter()
+                    .position(|h| h == c)
+                    .unwrap_or_else(|| panic!("{name}: {c}"))
+            })
+            .collect();
+        let csv_keys: HashMap<Vec<&str>, ()> = csv_rows
+            .iter()
+            .map(|r| (index.iter().map(|&i| r[i].as_str()).collect(), ()))
+            .collect();
+        for row in rows {
+            let key: Vec<&str> = row.iter().map(String::as_str).collect();
+            assert!(
+                csv_keys.contains_key(&key),
+                "report row {key:?} is not in {name}"
+            );
+        }
+    }
+
+    // Resuming a finished study redoes only the measurements, to the same tables.
+    let before = std::fs::read(out.join("similarity.csv")).unwrap();
+    let again = study(&data, &out, &["--resume"]);
+    assert!(again.status.success(), "resume failed: {}", stderr(&again));
+    assert_eq!(before, std::fs::read(out.join("similarity.csv")).unwrap());
+
+    // A second fresh study refuses to overwrite; a changed option cannot resume.
+    let refused = study(&data, &out, &[]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("--out"), "{}", stderr(&refused));
+    let changed = study(&data, &out, &["--resume", "--lr", "0.02"]);
+    assert_eq!(changed.status.code(), Some(2));
+    assert!(
+        stderr(&changed).contains("--resume"),
+        "{}",
+        stderr(&changed)
+    );
+}
+
+#[test]
+fn bad_study_options_fail_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("bars");
+    bars_folder(&data, 3, 1);
+    let spec = format!("folder:{}", data.display());
+    for (flag, value) in [("--kernel", "6"), ("--seeds", "0"), ("--lambda", "-1")] {
+        let out = tmp.path().join(format!("out{flag}"));
+        let run = simplecell(&[
+            "study",
+            "--data",
+            &spec,
+            "--out",
+            out.to_str().unwrap(),
+            &format!("{flag}={value}"),
+        ]);
+        assert_eq!(run.status.code(), Some(2), "{flag} {value}");
+        let err = stderr(&run);
+        assert!(err.contains(flag) && err.contains(value), "{flag}: {err}");
+        assert!(!out.exists(), "{flag} {value} wrote {}", out.display());
+    }
+    let missing = simplecell(&[
+        "study",
+        "--data",
+        "cifar10:/nonexistent/folder",
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("/nonexistent/folder"));
+}
