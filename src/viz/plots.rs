@@ -277,8 +277,8 @@ fn segment(img: &mut RgbImage, a: (i64, i64), b: (i64, i64), colour: Rgb<u8>, da
     }
 }
 
-/// Several labelled series in one frame, each in its own colour, with a legend in the
-/// top-right corner. Points outside the ranges are clamped to the frame edge; NaN points
+/// Several labelled series in one frame, each in its own colour, with a legend to the right
+/// of the frame (outside it, so it never hides a point). Points outside the ranges are clamped to the frame edge; NaN points
 /// are skipped (and break a joined curve).
 pub fn series_plot(
     series: &[Series],
@@ -288,7 +288,9 @@ pub fn series_plot(
     x_label: &str,
     y_label: &str,
 ) -> RgbImage {
-    let mut img = RgbImage::from_pixel(WIDTH, HEIGHT, PAPER);
+    let longest = series.iter().map(|s| text_width(s.label)).max().unwrap_or(0);
+    let legend_left = WIDTH as i64 + 4;
+    let mut img = RgbImage::from_pixel((legend_left + longest + 32) as u32, HEIGHT, PAPER);
     let frame = Frame { x_range, y_range };
     frame.draw(&mut img, title, x_label, y_label);
     let to_screen = |(x, y): (f64, f64)| {
