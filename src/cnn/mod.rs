@@ -7,6 +7,7 @@
 //! [`visualize`] finds each unit's preferred input by gradient ascent.
 
 pub mod data;
+pub mod direct;
 pub mod engine;
 pub mod filters;
 pub mod gemm;
