@@ -1,6 +1,6 @@
 //! End-to-end behaviour of `simplecell cnn`: learning a small separable problem, the
-//! first-layer options (--freeze-conv1, --conv1-init), determinism and resume, clear errors
-//! for corrupt data, and a short real run on the shared CIFAR-10 files.
+//! first-layer options (--freeze-conv1, --conv1-init), determinism and resume, Ctrl-C and
+//! resume, clear errors for corrupt data, and a short real run on the shared CIFAR-10 files.
 
 mod common;
 
@@ -220,6 +220,93 @@ fn learns_a_separable_problem_and_the_first_layer_options_hold() {
     ]);
     assert!(vis.status.success(), "{}", stderr(&vis));
     assert!(image::open(&png).is_ok());
+}
+
+#[test]
+fn sigint_exits_130_keeps_the_last_epoch_and_resumes_bit_identically() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("bars");
+    separable_folder(&data, 40);
+    let spec = format!("folder:{}", data.display());
+    let common = [
+        "--data",
+        &spec,
+        "--batch-size",
+        "16",
+        "--conv1-filters",
+        "8",
+        "--conv2-filters",
+        "8",
+        "--lr",
+        "0.05",
+        "--seed",
+        "4",
+    ];
+    // Far more epochs than the run gets to: it is interrupted once epoch 2 is logged.
+    let run = tmp.path().join("interrupted");
+    let mut args = vec!["--quiet", "--threads", "2", "cnn", "train"];
+    args.extend_from_slice(&common);
+    args.extend(["--out", run.to_str().unwrap(), "--epochs", "500"]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_simplecell"))
+        .args(&args)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !run.join("conv1_epoch_002.npy").exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was interrupted"
+        );
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "no epoch 2 after 2 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains("--resume"), "names the resume option: {err}");
+    let ck: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("checkpoint.json")).unwrap()).unwrap();
+    let done = ck["epochs_done"].as_u64().unwrap() as usize;
+    assert!((2..500).contains(&done), "checkpoint after epoch {done}");
+    // Nothing of the interrupted epoch was logged.
+    assert!(
+        !run.join(format!("conv1_epoch_{:03}.npy", done + 1))
+            .exists()
+    );
+
+    // Resume to two epochs past the checkpoint (redoing the interrupted one); the schedule
+    // is constant, so --epochs changes nothing else. Compare with a straight run.
+    let target = (done + 2).to_string();
+    let mut resume = common.to_vec();
+    resume.extend([
+        "--out",
+        run.to_str().unwrap(),
+        "--epochs",
+        &target,
+        "--resume",
+    ]);
+    let out = train(&resume);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let straight = tmp.path().join("straight");
+    let mut full = common.to_vec();
+    full.extend(["--out", straight.to_str().unwrap(), "--epochs", &target]);
+    let out = train(&full);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let last = format!("conv1_epoch_{:03}.npy", done + 2);
+    assert_eq!(
+        std::fs::read(run.join(&last)).unwrap(),
+        std::fs::read(straight.join(&last)).unwrap(),
+        "{last}"
+    );
 }
 
 #[test]

@@ -390,6 +390,7 @@ fn run_train(a: &TrainArgs, reporter: &Reporter) -> Result<()> {
             ""
         }
     ));
+    crate::interrupt::install();
     let summary = train::train(&config, &data, &a.out, a.resume, reporter)?;
     if let Some(last) = summary.metrics.last() {
         reporter.info(&format!(

@@ -4,11 +4,16 @@
 //! gradients, batch-norm statistics, losses) is summed in chunk order, so the result does not
 //! depend on the number of threads or their timing: same inputs, same bytes.
 //!
-//! Every convolution is one GEMM per chunk with the long axis (images x rows x columns of
-//! the chunk) as GEMM's m: forward `Y = im2col(X) W^T`, weight gradient
+//! On AVX-512 CPUs every convolution pass is an implicit GEMM on a zero-padded copy of its
+//! input ([`direct`]): forward `Y = X * W` with the output positions as rows, weight gradient
+//! `dW^T = X^T dY` with the kernel taps as rows, input gradient `dX = pad(dY) * flip(W)` (for
+//! stride 1). Elsewhere, and for the input gradient of a strided convolution, it is one GEMM
+//! per chunk on an im2col matrix: forward `Y = im2col(X) W^T`, weight gradient
 //! `dW = dY^T im2col(X)`, input gradient `col2im(dY W)`. Buffers grow once and are reused.
 
+use super::direct::{self, Run, Start};
 use super::gemm::{View, gemm};
+use super::kernels::ConvGeometry;
 use super::kernels::{col2im, im2col, max_pool2, max_pool2_backward};
 use super::loss::{Loss, LossSums};
 use super::net::{LayerSpec, Network};
@@ -38,9 +43,12 @@ struct Chunk {
     n: usize,
     acts: Vec<Vec<f32>>,
     grads: Vec<Vec<f32>>,
-    /// Per layer: the im2col matrix (conv; reused for its gradient), normalised values
-    /// (batch norm) or the mask (dropout).
+    /// Per layer: the zero-padded input or im2col matrix (conv), normalised values (batch
+    /// norm) or the mask (dropout).
     cache: Vec<Vec<f32>>,
+    /// Per-pass temporaries of the convolution backward pass.
+    scratch: Vec<f32>,
+    padded_grad: Vec<f32>,
     /// Per layer: max-pool arg-max offsets.
     arg: Vec<Vec<u32>>,
     /// Per parameter tensor: this chunk's share of the gradient.
@@ -59,6 +67,11 @@ pub struct Workspace {
     bn_batch: Vec<Vec<f64>>,
     /// Per batch-norm layer: 1 / sqrt(var + eps) used by the last forward pass.
     bn_inv: Vec<Vec<f32>>,
+    /// Per conv layer on the implicit-GEMM path: the weights as (ky, kx, channel) x filter,
+    /// and flipped as (ky, kx, filter) x channel for the input gradient. Rebuilt every pass
+    /// because the optimiser changes the weights between batches.
+    packed: Vec<Vec<f32>>,
+    flipped: Vec<Vec<f32>>,
 }
 
 fn split_pair(v: &mut [Vec<f32>], l: usize) -> (&mut Vec<f32>, &mut Vec<f32>) {
@@ -109,6 +122,8 @@ impl Workspace {
         self.batch = batch;
         self.bn_batch.resize_with(layers, Vec::new);
         self.bn_inv.resize_with(layers, Vec::new);
+        self.packed.resize_with(layers, Vec::new);
+        self.flipped.resize_with(layers, Vec::new);
     }
 
     pub fn batch(&self) -> usize {
@@ -167,6 +182,16 @@ impl Workspace {
         for l in 0..upto {
             match net.spec.layers[l] {
                 LayerSpec::BatchNorm => self.batch_norm_forward(net, l, mode),
+                LayerSpec::Conv { filters, .. } if direct::fast() => {
+                    let g = net.geometry(l);
+                    let w = &net.params[net.first_param[l].expect("conv has parameters")];
+                    let packed = &mut self.packed[l];
+                    transpose_into(w, filters, g.patch_len(), packed);
+                    let packed = &*packed;
+                    self.chunks
+                        .par_iter_mut()
+                        .for_each(|ch| conv_forward_direct(ch, net, l, packed));
+                }
                 _ => self
                     .chunks
                     .par_iter_mut()
@@ -203,6 +228,17 @@ impl Workspace {
             let need_dx = l > 0 || input_grad;
             match net.spec.layers[l] {
                 LayerSpec::BatchNorm => self.batch_norm_backward(net, l, train),
+                LayerSpec::Conv { .. } if direct::fast() => {
+                    let g = net.geometry(l);
+                    let flip = need_dx && flipped_input_grad(&g);
+                    if flip {
+                        flip_weights(net, l, &mut self.flipped[l]);
+                    }
+                    let flipped = &self.flipped[l];
+                    self.chunks.par_iter_mut().for_each(|ch| {
+                        conv_backward_direct(ch, net, l, train, need_dx, flip.then_some(flipped))
+                    });
+                }
                 _ => self
                     .chunks
                     .par_iter_mut()
@@ -373,6 +409,205 @@ impl Workspace {
                 }
             }
         });
+    }
+}
+
+/// `out` (cols x rows) = the transpose of the row-major `rows x cols` matrix `w`.
+fn transpose_into(w: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
+    out.resize(rows * cols, 0.0);
+    for (r, row) in w.chunks_exact(cols).enumerate().take(rows) {
+        for (j, &v) in row.iter().enumerate() {
+            out[j * rows + r] = v;
+        }
+    }
+}
+
+/// Copies `images` NHWC images of h x w x c into `out` with `pad` zeros on every side.
+fn pad_into(
+    x: &[f32],
+    images: usize,
+    (h, w, c): (usize, usize, usize),
+    pad: usize,
+    out: &mut [f32],
+) {
+    let (ph, pw) = (h + 2 * pad, w + 2 * pad);
+    let row = w * c;
+    for n in 0..images {
+        let img = &mut out[n * ph * pw * c..(n + 1) * ph * pw * c];
+        img[..pad * pw * c].fill(0.0);
+        img[(pad + h) * pw * c..].fill(0.0);
+        for y in 0..h {
+            let dst = &mut img[(pad + y) * pw * c..(pad + y + 1) * pw * c];
+            dst[..pad * c].fill(0.0);
+            dst[pad * c..pad * c + row]
+                .copy_from_slice(&x[(n * h + y) * row..(n * h + y + 1) * row]);
+            dst[pad * c + row..].fill(0.0);
+        }
+    }
+}
+
+/// Whether the input gradient can run as a convolution of the padded output gradient with
+/// the flipped kernel: stride 1 and a padding the full correlation can undo.
+fn flipped_input_grad(g: &ConvGeometry) -> bool {
+    g.stride == 1 && g.pad < g.kernel
+}
+
+/// The weights (filters, ky, kx, c) as ((k-1-ky), (k-1-kx), filter) x c.
+fn flip_weights(net: &Network, l: usize, out: &mut Vec<f32>) {
+    let g = net.geometry(l);
+    let w = &net.params[net.first_param[l].expect("conv has parameters")];
+    let (k, c) = (g.kernel, g.channels);
+    let f = w.len() / g.patch_len();
+    out.resize(w.len(), 0.0);
+    for fi in 0..f {
+        for ky in 0..k {
+            for kx in 0..k {
+                let src = &w[((fi * k + ky) * k + kx) * c..][..c];
+                let row = ((k - 1 - ky) * k + (k - 1 - kx)) * f + fi;
+                out[row * c..(row + 1) * c].copy_from_slice(src);
+            }
+        }
+    }
+}
+
+/// Forward convolution of one chunk as an implicit GEMM; keeps the padded input in the
+/// layer's cache for the weight gradient.
+fn conv_forward_direct(ch: &mut Chunk, net: &Network, l: usize, packed: &[f32]) {
+    let n = ch.n;
+    let g = net.geometry(l);
+    let p = net.first_param[l].expect("conv has parameters");
+    let bias = &net.params[p + 1];
+    let filters = bias.len();
+    let (k, c, s) = (g.kernel, g.channels, g.stride);
+    let (ph, pw) = (g.height + 2 * g.pad, g.width + 2 * g.pad);
+    let (oh, ow) = (g.out_height(), g.out_width());
+    let xpad = sized(&mut ch.cache[l], n * ph * pw * c);
+    pad_into(&ch.acts[l], n, (g.height, g.width, c), g.pad, xpad);
+    let y = sized(&mut ch.acts[l + 1], n * oh * ow * filters);
+    for row in y.chunks_exact_mut(filters) {
+        row.copy_from_slice(bias);
+    }
+    let runs: Vec<Run> = (0..k)
+        .map(|ky| Run {
+            a_off: ky * pw * c,
+            b_row: ky * k * c,
+            len: k * c,
+        })
+        .collect();
+    let base = |i: usize| {
+        let (img, r) = (i / (oh * ow), i % (oh * ow));
+        ((img * ph + (r / ow) * s) * pw + (r % ow) * s) * c
+    };
+    direct::product(
+        xpad,
+        n * oh * ow,
+        base,
+        &runs,
+        1,
+        packed,
+        filters,
+        y,
+        filters,
+        Start::Accumulate,
+    );
+}
+
+/// Backward convolution of one chunk on the implicit-GEMM path. `flipped` is given when the
+/// input gradient is wanted and can run as a flipped convolution; otherwise a wanted input
+/// gradient goes through `col2im(dY W)`.
+fn conv_backward_direct(
+    ch: &mut Chunk,
+    net: &Network,
+    l: usize,
+    train: &[bool],
+    need_dx: bool,
+    flipped: Option<&Vec<f32>>,
+) {
+    let n = ch.n;
+    let g = net.geometry(l);
+    let p = net.first_param[l].expect("conv has parameters");
+    let filters = net.params[p + 1].len();
+    let (k, c, s) = (g.kernel, g.channels, g.stride);
+    let (ph, pw) = (g.height + 2 * g.pad, g.width + 2 * g.pad);
+    let (oh, ow) = (g.out_height(), g.out_width());
+    let taps = g.patch_len();
+    let m = n * oh * ow;
+    let dy = &ch.grads[l + 1][..m * filters];
+    if train[p] {
+        // dW^T (taps x filters): row (ky, kx, channel) reads the padded input at that tap's
+        // offset from every output position, one run per output row.
+        let runs: Vec<Run> = (0..n)
+            .flat_map(|img| {
+                (0..oh).map(move |oy| Run {
+                    a_off: (img * ph + oy * s) * pw * c,
+                    b_row: (img * oh + oy) * ow,
+                    len: ow,
+                })
+            })
+            .collect();
+        let base = |i: usize| (i / (k * c)) * pw * c + i % (k * c);
+        let dwt = sized(&mut ch.scratch, taps * filters);
+        direct::product(
+            &ch.cache[l],
+            taps,
+            base,
+            &runs,
+            s * c,
+            dy,
+            filters,
+            dwt,
+            filters,
+            Start::Zero,
+        );
+        transpose_into(dwt, taps, filters, &mut ch.pgrads[p]);
+    }
+    if train[p + 1] {
+        let db = sized(&mut ch.pgrads[p + 1], filters);
+        db.fill(0.0);
+        for row in dy.chunks_exact(filters) {
+            for (a, b) in db.iter_mut().zip(row) {
+                *a += b;
+            }
+        }
+    }
+    if !need_dx {
+        return;
+    }
+    let in_len = n * g.height * g.width * c;
+    match flipped {
+        Some(wf) => {
+            let q = k - 1 - g.pad;
+            let (qh, qw) = (oh + 2 * q, ow + 2 * q);
+            let dypad = sized(&mut ch.padded_grad, n * qh * qw * filters);
+            pad_into(dy, n, (oh, ow, filters), q, dypad);
+            let runs: Vec<Run> = (0..k)
+                .map(|ky| Run {
+                    a_off: ky * qw * filters,
+                    b_row: ky * k * filters,
+                    len: k * filters,
+                })
+                .collect();
+            let (h, w) = (g.height, g.width);
+            let base = |i: usize| {
+                let (img, r) = (i / (h * w), i % (h * w));
+                ((img * qh + r / w) * qw + r % w) * filters
+            };
+            let dx = sized(&mut ch.grads[l], in_len);
+            direct::product(dypad, n * h * w, base, &runs, 1, wf, c, dx, c, Start::Zero);
+        }
+        None => {
+            let dcol = sized(&mut ch.scratch, m * taps);
+            gemm(
+                m,
+                filters,
+                taps,
+                View::rows(dy, filters),
+                View::rows(&net.params[p], taps),
+                0.0,
+                dcol,
+            );
+            col2im(dcol, n, &g, sized(&mut ch.grads[l], in_len));
+        }
     }
 }
 

@@ -1,7 +1,9 @@
-//! The one matrix product every large CNN pass goes through: single-precision GEMM on
-//! `matrixmultiply` with explicit strides, so transposed operands cost no copy. Chosen by
-//! measurement over the `gemm` crate and nalgebra's products (see the README's performance
-//! section); it runs single-threaded here because the engine parallelises over batch chunks.
+//! The matrix product of the linear layers, and of the convolutions where the implicit-GEMM
+//! kernels of [`super::direct`] do not apply (CPUs without AVX-512, the input gradient of a
+//! strided convolution): single-precision GEMM on `matrixmultiply` with explicit strides, so
+//! transposed operands cost no copy. Chosen by measurement over the `gemm` crate and
+//! nalgebra's products (see the README's performance section); it runs single-threaded here
+//! because the engine parallelises over batch chunks.
 
 /// A row-major view of a matrix operand: `data[i * row_stride + j * col_stride]` is (i, j).
 /// A transposed view just swaps the strides.

@@ -1,7 +1,9 @@
 //! The training loop: a checked [`TrainConfig`] -> a run folder with, every epoch,
 //! `conv1_epoch_NNN.npy` (filters, channels, k, k) + JSON sidecar + montage PNG, a row of
 //! `metrics.csv`, and `checkpoint.json` from which `--resume` continues to the same bytes.
-//! Epoch 0 is the initial network, logged before any training.
+//! Epoch 0 is the initial network, logged (and checkpointed) before any training. Ctrl-C
+//! ([`crate::interrupt`]) stops between batches with [`Error::Interrupted`], leaving the last
+//! completed epoch's checkpoint in place.
 
 use super::data::{Augment, DataOptions, DataSource, Datasets, Standardiser, write_sample};
 use super::engine::{Mode, Workspace, mix_seed};
@@ -374,6 +376,31 @@ impl Logger<'_> {
     }
 }
 
+/// Writes `checkpoint.json` for the state after `epochs_done` epochs.
+fn save_checkpoint(
+    run: &Path,
+    config: &TrainConfig,
+    net: &Network,
+    opt: &Optimizer,
+    stdz: &Standardiser,
+    rows: &[EpochMetrics],
+    epochs_done: usize,
+) -> Result<()> {
+    let ck = Checkpoint {
+        config: config.clone(),
+        epochs_done,
+        params: net.params.clone(),
+        running: net.running.clone(),
+        spec: net.spec.clone(),
+        optimizer_steps: opt.steps,
+        optimizer_first: opt.first.clone(),
+        optimizer_second: opt.second.clone(),
+        standardiser: stdz.clone(),
+        metrics: rows.to_vec(),
+    };
+    sidecar::write(&run.join("checkpoint.json"), &json!(ck), true)
+}
+
 /// What a finished run reports.
 #[derive(Debug, Clone)]
 pub struct TrainSummary {
@@ -497,6 +524,8 @@ pub fn train(
         logger.write_epoch(&net, &m)?;
         rows.push(m);
         logger.write_metrics(&rows)?;
+        // Written before training so that an interrupt in the first epoch can resume too.
+        save_checkpoint(run, config, &net, &opt, &stdz, &rows, 0)?;
     }
     let layers = net.spec.layers.len();
     let n_train = data.train.len();
@@ -528,6 +557,18 @@ pub fn train(
         let augment =
             (config.augment.crop_pad > 0 || config.augment.flip).then_some(config.augment);
         for b in 0..batches {
+            if crate::interrupt::requested() {
+                // The checkpoint on disk is the last completed epoch's; resuming redoes
+                // this epoch from it and reaches the same bytes as an uninterrupted run.
+                progress.finish(&format!("interrupted in epoch {epoch}"));
+                return Err(Error::Interrupted {
+                    resume: format!(
+                        "the same options plus --resume (continues {} from epoch {})",
+                        run.display(),
+                        epoch - 1
+                    ),
+                });
+            }
             let idx = &order[b * config.batch_size..((b + 1) * config.batch_size).min(n_train)];
             ws.prepare(&net, idx.len());
             labels.clear();
@@ -582,34 +623,7 @@ pub fn train(
         logger.write_epoch(&net, &m)?;
         rows.push(m);
         logger.write_metrics(&rows)?;
-        let ck = Checkpoint {
-            config: config.clone(),
-            epochs_done: epoch,
-            params: net.params.clone(),
-            running: net.running.clone(),
-            spec: net.spec.clone(),
-            optimizer_steps: opt.steps,
-            optimizer_first: opt.first.clone(),
-            optimizer_second: opt.second.clone(),
-            standardiser: stdz.clone(),
-            metrics: rows.clone(),
-        };
-        sidecar::write(&run.join("checkpoint.json"), &json!(ck), true)?;
-    }
-    if start_epoch == 0 && config.epochs == 0 {
-        let ck = Checkpoint {
-            config: config.clone(),
-            epochs_done: 0,
-            params: net.params.clone(),
-            running: net.running.clone(),
-            spec: net.spec.clone(),
-            optimizer_steps: opt.steps,
-            optimizer_first: opt.first.clone(),
-            optimizer_second: opt.second.clone(),
-            standardiser: stdz.clone(),
-            metrics: rows.clone(),
-        };
-        sidecar::write(&run.join("checkpoint.json"), &json!(ck), true)?;
+        save_checkpoint(run, config, &net, &opt, &stdz, &rows, epoch)?;
     }
     run_side.insert(
         "training_seconds_this_invocation".into(),
