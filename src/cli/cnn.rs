@@ -173,6 +173,10 @@ pub struct VisualizeArgs {
     /// L2 penalty on the input [default: 0.01; range [0, 10]].
     #[arg(hide_default_value = true, long, default_value_t = 0.01)]
     pub l2: f32,
+    /// Gaussian blur of the input every 4 steps, standard deviation in pixels; 0 turns it
+    /// off [default: 1; range [0, 4]].
+    #[arg(hide_default_value = true, long, default_value_t = 1.0)]
+    pub blur: f32,
     /// Seed of the starting noise [default: 0].
     #[arg(hide_default_value = true, long, default_value_t = 0)]
     pub seed: u64,
@@ -464,6 +468,7 @@ fn run_visualize(a: &VisualizeArgs, reporter: &Reporter) -> Result<()> {
         "(0, 10]",
     )?;
     in_range("--l2", a.l2, (0.0..=10.0).contains(&a.l2), "[0, 10]")?;
+    in_range("--blur", a.blur, (0.0..=4.0).contains(&a.blur), "[0, 4]")?;
     atomic::check_output(&a.out, a.force)?;
     let side_path = sidecar::path_for(&a.out);
     atomic::check_output(&side_path, a.force)?;
@@ -490,6 +495,7 @@ fn run_visualize(a: &VisualizeArgs, reporter: &Reporter) -> Result<()> {
         steps: a.steps,
         step_size: a.step_size,
         l2: a.l2,
+        blur: a.blur,
         seed: a.seed,
     };
     let p = preferred_inputs(&net, layer, &options);

@@ -495,6 +495,7 @@ fn conv2(out: &Path, c: &StudyConfig, run: &Run) -> Result<Conv2Record> {
             steps: c.ascent_steps,
             step_size: 0.05,
             l2: 0.01,
+            blur: 1.0,
             seed: c.seed,
         },
     );

@@ -288,7 +288,11 @@ pub fn series_plot(
     x_label: &str,
     y_label: &str,
 ) -> RgbImage {
-    let longest = series.iter().map(|s| text_width(s.label)).max().unwrap_or(0);
+    let longest = series
+        .iter()
+        .map(|s| text_width(s.label))
+        .max()
+        .unwrap_or(0);
     let legend_left = WIDTH as i64 + 4;
     let mut img = RgbImage::from_pixel((legend_left + longest + 32) as u32, HEIGHT, PAPER);
     let frame = Frame { x_range, y_range };
