@@ -259,9 +259,10 @@ fn newton_on_signs(
         }
         let d = d.sqrt();
         row_q[q] = d;
+        let inv = 1.0 / d;
         let lq: &[f64] = &row_q[..q];
         for row_p in below.chunks_exact_mut(m) {
-            row_p[q] = (row_p[q] - dot(&row_p[..q], lq)) / d;
+            row_p[q] = (row_p[q] - dot(&row_p[..q], lq)) * inv;
         }
     }
     // Forward then backward substitution: L L^T z = rhs.
