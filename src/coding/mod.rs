@@ -255,8 +255,9 @@ fn objective_and_gap_core(
 /// Primal objective and duality gap from the residual `r = x - D a` formed explicitly in
 /// f64 (`r` is scratch of length pixels). Slower than the Gram form (pixels x atoms per
 /// patch) but free of its cancellation: when the residual is small next to `x`,
-/// `||x||^2 - 2 a'c + a'G a` loses the digits a 1e-6 certificate needs, so coders confirm
-/// a near-converged patch with this before they stop.
+/// `||x||^2 - 2 a'c + a'G a` with float32 `c` and `G` loses the digits a 1e-6 certificate
+/// needs, so FISTA/ISTA confirm a near-converged patch with this before they stop. (The
+/// active-set coder instead holds `c` and `G` in f64, see [`objective_and_gap_f64`].)
 #[inline(always)]
 pub fn objective_and_gap_exact(
     d: &[f32],
