@@ -1,5 +1,6 @@
 //! End-to-end tests of `simplecell encode`: outputs and sidecar on good input, bit-identical
-//! codes for 1 and 2 threads, and clear exit-2 errors (with nothing written) on bad input.
+//! codes for 1 and 2 threads, clear exit-2 errors (with nothing written) on bad input, and
+//! Ctrl-C stopping a run with exit 130 and no output.
 
 mod common;
 
@@ -158,4 +159,64 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
     assert!(stderr(&o).contains("d.npy"), "{}", stderr(&o));
     assert!(!Path::new(&out).exists());
     assert!(!Path::new(&format!("{dir}/codes.json")).exists());
+}
+
+#[test]
+fn sigint_stops_between_batches_exits_130_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    write_inputs(tmp.path(), 1.0);
+    // ISTA to a gap below float32's reach with one patch per batch: thousands of
+    // iterations per batch and 300 batches, far longer than the signal takes to arrive.
+    let out = format!("{dir}/codes.npy");
+    let args = encode_args(
+        dir,
+        &out,
+        &[
+            "--coder",
+            "ista",
+            "--tol",
+            "1e-12",
+            "--max-iter",
+            "200000",
+            "--batch",
+            "1",
+        ],
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_simplecell"))
+        .args(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The temporary output appears after the handler is installed (see encode.rs).
+    let started = std::time::Instant::now();
+    let has_temp = || {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().contains(".tmp-"))
+    };
+    while !has_temp() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "encode ended before it could be interrupted"
+        );
+        assert!(started.elapsed().as_secs() < 60, "no temporary output");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let left: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "x.npy" && n != "d.npy")
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -1,7 +1,8 @@
 //! `simplecell encode`: patches + dictionary -> sparse codes (float32, (patches, atoms)),
 //! a JSON sidecar with every parameter and the coder's diagnostics, and a short summary.
 //! Patches are streamed from a memory-mapped file in batches, so memory stays bounded by
-//! the batch size however large the patch file is.
+//! the batch size however large the patch file is. Ctrl-C stops between batches, removes
+//! the partial output and exits 130.
 
 use super::progress::Reporter;
 use crate::coding::{CodingParams, CodingReport, PreparedDictionary, coder_by_name};
@@ -223,6 +224,9 @@ pub fn run(args: EncodeArgs, reporter: &Reporter) -> Result<()> {
         ));
     }
 
+    // Installed before the temporary output exists, so a Ctrl-C that finds the temporary
+    // file always finds the handler too.
+    crate::interrupt::install();
     let mut file = atomic::AtomicFile::create(&args.out, args.force)?;
     let header = npy::header_bytes(&[n, atoms]);
     std::io::Write::write_all(file.writer(), &header).map_err(|e| file.write_error(e))?;
@@ -230,6 +234,14 @@ pub fn run(args: EncodeArgs, reporter: &Reporter) -> Result<()> {
     reporter.start("encode", Some(n as u64));
     let mut done = 0usize;
     while done < n {
+        if crate::interrupt::requested() {
+            // Dropping the uncommitted file removes it: no half-written codes, no sidecar.
+            drop(file);
+            reporter.finish("interrupted; nothing written");
+            return Err(Error::Interrupted {
+                resume: "the same command (no output was written)".into(),
+            });
+        }
         let b = args.batch.min(n - done);
         let x = DMatrix::from_column_slice(pixels, b, &data[done * pixels..(done + b) * pixels]);
         let mut codes = DMatrix::<f32>::zeros(atoms, b);

@@ -5,14 +5,29 @@
 //! kernels, with its AVX-512 path) measured faster than `matrixmultiply` and far faster than
 //! nalgebra's products for the (atoms x atoms)(atoms x block) shapes that dominate FISTA.
 
+/// The element types the products run in: float32 for the coders' inner loops, float64
+/// where a certificate needs the digits (the active-set coder's `D^T x` and Gram matrix).
+pub trait Element: Copy + 'static {
+    const ZERO: Self;
+    const ONE: Self;
+}
+impl Element for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+impl Element for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+}
+
 /// `out (m x n) = a (m x k) * b (k x n)`, all column-major with leading dimensions m, k, m.
-pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+pub fn matmul<T: Element>(m: usize, k: usize, n: usize, a: &[T], b: &[T], out: &mut [T]) {
     assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
-        out[..m * n].fill(0.0);
+        out[..m * n].fill(T::ZERO);
         return;
     }
     // SAFETY: the asserts above bound every index the strides reach.
@@ -31,8 +46,8 @@ pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32
             b.as_ptr(),
             k as isize,
             1,
-            0.0f32,
-            1.0f32,
+            T::ZERO,
+            T::ONE,
             false,
             false,
             false,
@@ -42,13 +57,13 @@ pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32
 }
 
 /// `out (m x n) = a^T b` where `a` is (k x m) and `b` is (k x n), column-major.
-pub fn matmul_tn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [f32]) {
+pub fn matmul_tn<T: Element>(m: usize, k: usize, n: usize, a: &[T], b: &[T], out: &mut [T]) {
     assert!(a.len() >= m * k && b.len() >= k * n && out.len() >= m * n);
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
-        out[..m * n].fill(0.0);
+        out[..m * n].fill(T::ZERO);
         return;
     }
     // SAFETY: as above; a^T has column stride 1 and row stride k.
@@ -67,8 +82,8 @@ pub fn matmul_tn(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], out: &mut [
             b.as_ptr(),
             k as isize,
             1,
-            0.0f32,
-            1.0f32,
+            T::ZERO,
+            T::ONE,
             false,
             false,
             false,

@@ -97,6 +97,12 @@ pub struct PreparedDictionary {
     pub gram: DMatrix<f32>,
     /// An upper bound on the largest eigenvalue of D^T D (power iteration plus a margin).
     pub lipschitz: f32,
+    /// `d` in float64 (pixels x atoms, column-major).
+    pub d64: Vec<f64>,
+    /// D^T D in float64 (atoms x atoms, column-major). With it and `D^T x` in float64 the
+    /// Gram form of the duality gap keeps the digits a 1e-6 certificate needs, so the
+    /// active-set coder never forms the residual explicitly.
+    pub gram64: Vec<f64>,
 }
 
 impl PreparedDictionary {
@@ -112,7 +118,23 @@ impl PreparedDictionary {
             gram.as_mut_slice(),
         );
         let lipschitz = largest_eigenvalue(&gram) * 1.01 + 1e-6;
-        Self { d, gram, lipschitz }
+        Self::from_parts(d, gram, lipschitz)
+    }
+
+    /// Completes a dictionary whose float32 Gram matrix and Lipschitz bound the caller has
+    /// already computed (the learner warm-starts the power iteration) with the float64 parts.
+    pub fn from_parts(d: DMatrix<f32>, gram: DMatrix<f32>, lipschitz: f32) -> Self {
+        let (p, k) = (d.nrows(), d.ncols());
+        let d64: Vec<f64> = d.iter().map(|&v| v as f64).collect();
+        let mut gram64 = vec![0f64; k * k];
+        gemm::matmul_tn(k, p, k, &d64, &d64, &mut gram64);
+        Self {
+            d,
+            gram,
+            lipschitz,
+            d64,
+            gram64,
+        }
     }
 
     pub fn atoms(&self) -> usize {
@@ -176,6 +198,7 @@ pub fn objective_and_gap(xx: f64, c: &[f32], a: &[f32], ga: &[f32], lambda: f32)
 /// [`objective_and_gap`] with `G a` given by a function (so it may be held in f64) and
 /// the non-negative variant: with `positive`, the dual constraint is one-sided,
 /// `d_i^T theta <= lambda`, so only positive correlations scale the dual point.
+#[inline(always)]
 pub fn objective_and_gap_with(
     xx: f64,
     c: &[f32],
@@ -184,10 +207,37 @@ pub fn objective_and_gap_with(
     lambda: f32,
     positive: bool,
 ) -> (f64, f64) {
+    objective_and_gap_core(xx, |i| c[i] as f64, a, ga, lambda, positive)
+}
+
+/// [`objective_and_gap_with`] with `D^T x` and `G a` both in f64: with an f64 Gram matrix
+/// this is as accurate as forming the residual (see [`PreparedDictionary::gram64`]).
+#[inline(always)]
+pub fn objective_and_gap_f64(
+    xx: f64,
+    c: &[f64],
+    a: &[f32],
+    ga: &[f64],
+    lambda: f32,
+    positive: bool,
+) -> (f64, f64) {
+    let (c, ga) = (&c[..a.len()], &ga[..a.len()]);
+    objective_and_gap_core(xx, |i| c[i], a, |i| ga[i], lambda, positive)
+}
+
+#[inline(always)]
+fn objective_and_gap_core(
+    xx: f64,
+    c: impl Fn(usize) -> f64,
+    a: &[f32],
+    ga: impl Fn(usize) -> f64,
+    lambda: f32,
+    positive: bool,
+) -> (f64, f64) {
     let lambda = lambda as f64;
     let (mut ac, mut aga, mut l1, mut dtr_max) = (0f64, 0f64, 0f64, 0f64);
-    for i in 0..a.len() {
-        let (ai, ci, gai) = (a[i] as f64, c[i] as f64, ga(i));
+    for (i, &ai) in a.iter().enumerate() {
+        let (ai, ci, gai) = (ai as f64, c(i), ga(i));
         ac += ai * ci;
         aga += ai * gai;
         l1 += ai.abs();
@@ -205,8 +255,10 @@ pub fn objective_and_gap_with(
 /// Primal objective and duality gap from the residual `r = x - D a` formed explicitly in
 /// f64 (`r` is scratch of length pixels). Slower than the Gram form (pixels x atoms per
 /// patch) but free of its cancellation: when the residual is small next to `x`,
-/// `||x||^2 - 2 a'c + a'G a` loses the digits a 1e-6 certificate needs, so coders confirm
-/// a near-converged patch with this before they stop.
+/// `||x||^2 - 2 a'c + a'G a` with float32 `c` and `G` loses the digits a 1e-6 certificate
+/// needs, so FISTA/ISTA confirm a near-converged patch with this before they stop. (The
+/// active-set coder instead holds `c` and `G` in f64, see [`objective_and_gap_f64`].)
+#[inline(always)]
 pub fn objective_and_gap_exact(
     d: &[f32],
     pixels: usize,
@@ -230,21 +282,72 @@ pub fn objective_and_gap_exact(
             }
         }
     }
-    let rr: f64 = r.iter().map(|v| v * v).sum();
-    let rx: f64 = r.iter().zip(x).map(|(ri, &xi)| ri * xi as f64).sum();
+    let rr = dot_f64(r, r);
+    let mut rx = 0f64;
+    for (ri, &xi) in r.iter().zip(x) {
+        rx += ri * xi as f64;
+    }
     let mut dtr_max = 0f64;
-    for i in 0..a.len() {
-        let corr: f64 = r
-            .iter()
-            .zip(&d[i * pixels..(i + 1) * pixels])
-            .map(|(ri, &di)| ri * di as f64)
-            .sum();
+    for di in d.chunks_exact(pixels).take(a.len()) {
+        let corr = dot_f32_f64(di, r);
         dtr_max = dtr_max.max(if positive { corr } else { corr.abs() });
     }
     let primal = 0.5 * rr + lambda * l1;
     let s = lambda / dtr_max.max(lambda);
     let dual = s * rx - 0.5 * s * s * rr;
     (primal, (primal - dual).max(0.0))
+}
+
+/// Independent partial sums in the f64 dot products below: enough for the compiler to
+/// keep a full AVX-512 register of accumulators busy. The summation order is fixed in the
+/// source, so the result does not depend on the CPU path or the thread count.
+const DOT_LANES: usize = 8;
+
+/// `sum_i x_i y_i` in f64 with [`DOT_LANES`] partial sums (vectorises, unlike `.sum()`).
+#[inline(always)]
+pub fn dot_f64(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len().min(y.len());
+    let mut acc = [0f64; DOT_LANES];
+    let (xc, yc) = (
+        x[..n].chunks_exact(DOT_LANES),
+        y[..n].chunks_exact(DOT_LANES),
+    );
+    let mut tail = 0f64;
+    for (a, b) in xc.remainder().iter().zip(yc.remainder()) {
+        tail += a * b;
+    }
+    for (a, b) in xc.zip(yc) {
+        for l in 0..DOT_LANES {
+            acc[l] += a[l] * b[l];
+        }
+    }
+    lane_sum(&acc) + tail
+}
+
+/// `sum_i x_i y_i` with `x` in f32 widened to f64, [`DOT_LANES`] partial sums.
+#[inline(always)]
+pub fn dot_f32_f64(x: &[f32], y: &[f64]) -> f64 {
+    let n = x.len().min(y.len());
+    let mut acc = [0f64; DOT_LANES];
+    let (xc, yc) = (
+        x[..n].chunks_exact(DOT_LANES),
+        y[..n].chunks_exact(DOT_LANES),
+    );
+    let mut tail = 0f64;
+    for (a, b) in xc.remainder().iter().zip(yc.remainder()) {
+        tail += *a as f64 * b;
+    }
+    for (a, b) in xc.zip(yc) {
+        for l in 0..DOT_LANES {
+            acc[l] += a[l] as f64 * b[l];
+        }
+    }
+    lane_sum(&acc) + tail
+}
+
+#[inline(always)]
+fn lane_sum(acc: &[f64; DOT_LANES]) -> f64 {
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
 /// Relative duality gap: gap over primal objective (zero when both are zero).

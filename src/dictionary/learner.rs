@@ -487,11 +487,7 @@ impl Learner {
             }
             lambda = next;
         }
-        PreparedDictionary {
-            d: self.d.clone(),
-            gram,
-            lipschitz: lambda * 1.01 + 1e-6,
-        }
+        PreparedDictionary::from_parts(self.d.clone(), gram, lambda * 1.01 + 1e-6)
     }
 
     /// Re-seeds every atom unused for `dead_after` patches with the residual of one of the
