@@ -534,9 +534,18 @@ fn load_data(c: &StudyConfig, grayscale: bool) -> Result<Datasets> {
     )
 }
 
-fn write_sidecar(out: &Path, c: &StudyConfig, command: &str, extra: Value) -> Result<()> {
+/// Earlier invocations of the study in `out` (command line and wall seconds each), from its
+/// sidecar, so a resumed study still reports how it was started and what it cost in all.
+fn earlier_invocations(out: &Path) -> Vec<Value> {
+    sidecar::read(&out.join(layout::SIDECAR))
+        .ok()
+        .and_then(|v| v.get("invocations").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
+}
+
+fn write_sidecar(out: &Path, c: &StudyConfig, invocations: &[Value], extra: Value) -> Result<()> {
     let mut side = sidecar::base("study");
-    side.insert("command_line".into(), json!(command));
+    side.insert("invocations".into(), json!(invocations));
     side.insert("config".into(), json!(c));
     side.insert("threads".into(), json!(rayon::current_num_threads()));
     side.insert(
@@ -556,10 +565,17 @@ pub fn run(a: StudyArgs, reporter: &Reporter) -> Result<()> {
     crate::interrupt::install();
     atomic::ensure_dir(&out)?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    if !a.resume {
-        write_sidecar(&out, &config, &command, json!({"status": "running"}))?;
-    }
     let started = Instant::now();
+    // The sidecar is rewritten after every CNN run, so a killed invocation keeps its entry
+    // with the time up to its last finished run.
+    let mut invocations = if a.resume {
+        earlier_invocations(&out)
+    } else {
+        Vec::new()
+    };
+    invocations.push(json!({"command_line": command, "seconds": 0.0, "finished": false}));
+    let invocation = |seconds: f64, finished: bool| json!({"command_line": command, "seconds": seconds, "finished": finished});
+    write_sidecar(&out, &config, &invocations, json!({"status": "running"}))?;
     let mut timings = serde_json::Map::new();
     let mut lap = |name: &str, t: &mut Instant| {
         timings.insert(name.into(), json!(t.elapsed().as_secs_f64()));
@@ -595,6 +611,9 @@ pub fn run(a: StudyArgs, reporter: &Reporter) -> Result<()> {
             &gray
         };
         cnn_run(&out, &config, run, data, reporter)?;
+        let last = invocations.len() - 1;
+        invocations[last] = invocation(started.elapsed().as_secs_f64(), false);
+        write_sidecar(&out, &config, &invocations, json!({"status": "running"}))?;
     }
     lap("cnn_runs", &mut t);
     reporter.info("study: measuring every logged first layer");
@@ -624,21 +643,23 @@ pub fn run(a: StudyArgs, reporter: &Reporter) -> Result<()> {
         .clone();
     let conv2 = conv2(&out, &config, &plain)?;
     lap("conv2", &mut t);
+    let last = invocations.len() - 1;
+    invocations[last] = invocation(started.elapsed().as_secs_f64(), true);
     let results = StudyResults {
         config: config.clone(),
-        command: command.clone(),
+        invocations: invocations.clone(),
         runs: records,
         references,
         codes: code_sparsity.clone(),
         conv2,
-        seconds: started.elapsed().as_secs_f64(),
     };
     write_all(&out, &results)?;
     lap("report", &mut t);
+    invocations[last] = invocation(started.elapsed().as_secs_f64(), true);
     write_sidecar(
         &out,
         &config,
-        &command,
+        &invocations,
         json!({
             "status": "finished",
             "stage_seconds_last_invocation": timings,

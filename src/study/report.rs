@@ -45,13 +45,14 @@ pub struct Conv2Record {
 /// Everything the report shows.
 pub struct StudyResults {
     pub config: StudyConfig,
-    pub command: String,
+    /// Every invocation that worked on the study, first to last, as recorded in the
+    /// sidecar: `command_line`, wall `seconds`, `finished`.
+    pub invocations: Vec<serde_json::Value>,
     pub runs: Vec<RunRecord>,
     /// (bank name, measures against the dictionary): dictionary, gabor, random.
     pub references: Vec<(&'static str, BankMeasures)>,
     pub codes: CodeSparsity,
     pub conv2: Conv2Record,
-    pub seconds: f64,
 }
 
 fn input_name(run: &Run) -> &'static str {
@@ -725,16 +726,36 @@ fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
     let plain = format!("plain-s{}", c.seed);
     let mut s = String::new();
     let _ = writeln!(s, "# simplecell study report\n");
+    let text = |v: &serde_json::Value, key: &str| {
+        v.get(key).map_or(String::new(), |x| {
+            x.as_str().map_or_else(|| x.to_string(), str::to_string)
+        })
+    };
+    let seconds = |v: &serde_json::Value| v.get("seconds").and_then(|x| x.as_f64()).unwrap_or(0.0);
+    let total: f64 = r.invocations.iter().map(seconds).sum();
     let _ = writeln!(
         s,
-        "Made by `{}` ({} s on {} threads). Every parameter, seed and version is in `{}`; \
-         every table below is copied from the CSV named above it, and every CSV was written \
-         by that command.\n",
-        r.command,
-        r.seconds.round(),
+        "Made by the command line(s) below, as recorded in the sidecar ({} s of wall time in \
+         all, on {} threads). Every parameter, seed and version is in `{}`; every table below is copied from the CSV \
+         named above it, and every CSV was written by the last of these commands.\n",
+        total.round(),
         rayon::current_num_threads(),
         layout::SIDECAR
     );
+    for v in &r.invocations {
+        let status = if v.get("finished").and_then(|f| f.as_bool()) == Some(true) {
+            "finished"
+        } else {
+            "stopped before the end"
+        };
+        let _ = writeln!(
+            s,
+            "- `{}` ({} s, {status})",
+            text(v, "command_line"),
+            seconds(v).round()
+        );
+    }
+    s.push('\n');
     let _ = writeln!(
         s,
         "CNN: the reference net (conv {k}x{k}, {f} filters -> ReLU -> max-pool -> conv 5x5, 64 -> \
