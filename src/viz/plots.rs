@@ -324,12 +324,7 @@ pub fn series_plot(
             }
             previous = Some(here);
         }
-        let longest = series
-            .iter()
-            .map(|s| text_width(s.label))
-            .max()
-            .unwrap_or(0);
-        let lx = WIDTH as i64 - RIGHT - longest - 28;
+        let lx = legend_left;
         let ly = TOP + 4 + k as i64 * 14;
         segment(&mut img, (lx, ly + 5), (lx + 16, ly + 5), colour, s.dashed);
         draw_text(&mut img, lx + 22, ly, s.label);
@@ -390,5 +385,9 @@ mod tests {
         assert_eq!(*img.get_pixel(x as u32, y as u32), PALETTE[0]);
         let (x, y) = (frame.px(0.0), frame.py(1.0));
         assert_eq!(*img.get_pixel(x as u32, y as u32), PALETTE[1]);
+        // The legend sits right of the frame, where no data is drawn.
+        let legend_swatch =
+            (WIDTH..img.width()).any(|x| (0..HEIGHT).any(|y| *img.get_pixel(x, y) == PALETTE[0]));
+        assert!(legend_swatch, "legend outside the frame");
     }
 }
