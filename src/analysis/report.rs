@@ -236,6 +236,34 @@ pub fn compare(
     options: &CompareOptions,
     progress: &dyn Progress,
 ) -> Comparison {
+    let measures_b = measure_luminance(b, options, progress);
+    compare_measured(a, b, measures_b, options, progress)
+}
+
+/// The per-filter measures `compare` takes of a bank's luminance planes; a caller comparing
+/// many banks against one reference computes the reference's once and passes them to
+/// [`compare_measured`].
+pub fn measure_luminance(
+    bank: &Bank,
+    options: &CompareOptions,
+    progress: &dyn Progress,
+) -> Vec<FilterMeasures> {
+    measures::measure_bank(
+        &planes::planes(bank, ColourMode::Luminance),
+        &options.measure,
+        progress,
+    )
+}
+
+/// [`compare`] with B's measures already taken (by [`measure_luminance`] with the same
+/// options), so they are not recomputed.
+pub fn compare_measured(
+    a: &Bank,
+    b: &Bank,
+    measures_b: Vec<FilterMeasures>,
+    options: &CompareOptions,
+    progress: &dyn Progress,
+) -> Comparison {
     let (na, nb, common) = similarity::prepare_pair(a, b);
     let max_shift = options.max_shift.unwrap_or(common.size / 4);
     progress.start("similarity", None);
@@ -255,16 +283,7 @@ pub fn compare(
         progress.advance(d as u64 + 1, "");
     }
     progress.finish("");
-    let measures_a = measures::measure_bank(
-        &planes::planes(a, ColourMode::Luminance),
-        &options.measure,
-        progress,
-    );
-    let measures_b = measures::measure_bank(
-        &planes::planes(b, ColourMode::Luminance),
-        &options.measure,
-        progress,
-    );
+    let measures_a = measure_luminance(a, options, progress);
     let params = |ms: &[FilterMeasures], f: fn(&super::gabor::GaborFit) -> f64| -> Vec<f64> {
         ms.iter()
             .filter_map(|m| m.gabor)

@@ -21,7 +21,7 @@ use crate::cnn::visualize::{AscentOptions, preferred_inputs};
 use crate::error::{Error, Result};
 use crate::io::{atomic, npy, sidecar};
 use crate::observer::Silent;
-use crate::study::measure::against_dictionary;
+use crate::study::measure::{Reference, against_dictionary};
 use crate::study::plan::{self, Run};
 use crate::study::report::{Conv2Record, RunRecord, StudyResults, write_all};
 use crate::study::{StudyConfig, codes, layout};
@@ -461,7 +461,12 @@ fn cnn_run(
 }
 
 /// Stage 4a: every epoch's first layer of `run` against the dictionary.
-fn measure_run(out: &Path, c: &StudyConfig, run: &Run, dictionary: &Bank) -> Result<RunRecord> {
+fn measure_run(
+    out: &Path,
+    c: &StudyConfig,
+    run: &Run,
+    dictionary: &Reference,
+) -> Result<RunRecord> {
     let dir = run.dir(out);
     let (ck, _) = Checkpoint::read(&dir)?;
     let mut banks = Vec::with_capacity(c.epochs + 1);
@@ -469,7 +474,7 @@ fn measure_run(out: &Path, c: &StudyConfig, run: &Run, dictionary: &Bank) -> Res
         let path = dir.join(format!("conv1_epoch_{epoch:03}.npy"));
         let (shape, data) = read_bank(&path)?;
         let bank = Bank::from_shape(&data, &shape, &path)?;
-        banks.push(against_dictionary(&bank, dictionary, c.null_draws, c.seed));
+        banks.push(against_dictionary(&bank, dictionary));
     }
     Ok(RunRecord {
         run: run.clone(),
@@ -617,10 +622,11 @@ pub fn run(a: StudyArgs, reporter: &Reporter) -> Result<()> {
     }
     lap("cnn_runs", &mut t);
     reporter.info("study: measuring every logged first layer");
+    let reference = Reference::new(dictionary, config.null_draws, config.seed);
     let mut records = Vec::with_capacity(runs.len());
     for run in &runs {
         stop_if_asked(&out)?;
-        records.push(measure_run(&out, &config, run, &dictionary)?);
+        records.push(measure_run(&out, &config, run, &reference)?);
     }
     let mut references = Vec::new();
     for (name, rel) in [
@@ -631,10 +637,7 @@ pub fn run(a: StudyArgs, reporter: &Reporter) -> Result<()> {
         let path = out.join(rel);
         let (shape, data) = read_bank(&path)?;
         let bank = Bank::from_shape(&data, &shape, &path)?;
-        references.push((
-            name,
-            against_dictionary(&bank, &dictionary, config.null_draws, config.seed),
-        ));
+        references.push((name, against_dictionary(&bank, &reference)));
     }
     lap("measurements", &mut t);
     let plain = runs

@@ -5,7 +5,7 @@
 
 use crate::analysis::gabor::FitOptions;
 use crate::analysis::measures::{FilterMeasures, MeasureOptions};
-use crate::analysis::report::{CompareOptions, compare};
+use crate::analysis::report::{CompareOptions, compare_measured, measure_luminance};
 use crate::analysis::stats::summarise;
 use crate::observer::Silent;
 use crate::viz::montage::Bank;
@@ -36,25 +36,46 @@ pub struct BankMeasures {
     pub filters: Vec<FilterMeasures>,
 }
 
-/// Measures `bank` against `dictionary` (colour banks through their luminance projection).
-/// `seed` fixes the null surrogates and the fits' random starts.
-pub fn against_dictionary(
-    bank: &Bank,
-    dictionary: &Bank,
-    null_draws: usize,
-    seed: u64,
-) -> BankMeasures {
-    let options = CompareOptions {
-        max_shift: None,
-        null_draws,
-        seed,
-        min_r2: GOOD_R2,
-        measure: MeasureOptions {
-            fit: FitOptions::default(),
+/// The dictionary, with its per-filter measures taken once for all the banks compared
+/// with it (every epoch of every run).
+pub struct Reference<'a> {
+    pub bank: Bank<'a>,
+    pub measures: Vec<FilterMeasures>,
+    options: CompareOptions,
+}
+
+impl<'a> Reference<'a> {
+    /// `null_draws` and `seed` fix the null surrogates and the fits' random starts.
+    pub fn new(bank: Bank<'a>, null_draws: usize, seed: u64) -> Self {
+        let options = CompareOptions {
+            max_shift: None,
+            null_draws,
             seed,
-        },
-    };
-    let c = compare(bank, dictionary, &options, &Silent);
+            min_r2: GOOD_R2,
+            measure: MeasureOptions {
+                fit: FitOptions::default(),
+                seed,
+            },
+        };
+        let measures = measure_luminance(&bank, &options, &Silent);
+        Self {
+            bank,
+            measures,
+            options,
+        }
+    }
+}
+
+/// Measures `bank` against the reference dictionary (colour banks through their luminance
+/// projection).
+pub fn against_dictionary(bank: &Bank, reference: &Reference) -> BankMeasures {
+    let c = compare_measured(
+        bank,
+        &reference.bank,
+        reference.measures.clone(),
+        &reference.options,
+        &Silent,
+    );
     let (null_mean, null_sd, z) = c.null();
     let ms = &c.measures_a;
     let r2: Vec<f64> = ms
