@@ -1,5 +1,5 @@
 //! The blocked driver every coder runs on: the patches are cut into fixed blocks of
-//! [`BLOCK`] columns, each block gets `C = D^T X` (one GEMM) and `||x||^2` (in f64), and a
+//! [`BlockSolver::block_size`] columns (default [`BLOCK`]), each block gets `C = D^T X` (one GEMM) and `||x||^2` (in f64), and a
 //! block solver turns them into codes. Blocks run in parallel on rayon's pool, but a
 //! block's size and arithmetic never depend on the thread count, so results are
 //! bit-identical for any number of threads.
@@ -38,6 +38,11 @@ pub struct BlockInput<'a> {
 
 /// Solves one block of patches; `codes` (atoms x n) holds the warm start on entry.
 pub trait BlockSolver: Sync {
+    /// Patches per block. A constant of the solver, never of the thread count, so that
+    /// results stay bit-identical for any number of threads.
+    fn block_size(&self) -> usize {
+        BLOCK
+    }
     fn solve_block(
         &self,
         dict: &PreparedDictionary,
@@ -52,8 +57,13 @@ pub trait BlockSolver: Sync {
 /// run time: the hot loops are plain Rust that the compiler vectorises only when it may
 /// assume the wider instruction sets.
 macro_rules! impl_block_solver_with_cpu_dispatch {
-    ($solver:ty, $solve:path) => {
+    ($solver:ty, $solve:path $(, block_size = $block:expr)?) => {
         impl $crate::coding::batch::BlockSolver for $solver {
+            $(
+                fn block_size(&self) -> usize {
+                    $block
+                }
+            )?
             fn solve_block(
                 &self,
                 dict: &$crate::coding::PreparedDictionary,
@@ -139,8 +149,8 @@ pub fn run_blocks(
     } else {
         codes
             .as_mut_slice()
-            .par_chunks_mut(k * BLOCK)
-            .zip(x.as_slice().par_chunks(p * BLOCK))
+            .par_chunks_mut(k * solver.block_size())
+            .zip(x.as_slice().par_chunks(p * solver.block_size()))
             .map(|(codes_block, x_block)| {
                 let nb = x_block.len() / p.max(1);
                 let mut c = vec![0f32; k * nb];
@@ -205,7 +215,7 @@ pub fn run_blocks(
 }
 
 /// Swaps columns `i` and `j` (each `rows` long) of a column-major buffer.
-pub fn swap_columns(buf: &mut [f32], rows: usize, i: usize, j: usize) {
+pub fn swap_columns<T>(buf: &mut [T], rows: usize, i: usize, j: usize) {
     if i == j {
         return;
     }

@@ -235,119 +235,45 @@ fn objective_and_gap_core(
     positive: bool,
 ) -> (f64, f64) {
     let lambda = lambda as f64;
-    let (mut ac, mut aga, mut l1, mut dtr_max) = (0f64, 0f64, 0f64, 0f64);
-    for (i, &ai) in a.iter().enumerate() {
-        let (ai, ci, gai) = (ai as f64, c(i), ga(i));
-        ac += ai * ci;
-        aga += ai * gai;
-        l1 += ai.abs();
-        let corr = ci - gai;
-        dtr_max = dtr_max.max(if positive { corr } else { corr.abs() });
+    // Independent partial sums per lane, combined in a fixed order: this loop runs at every
+    // gap check of every patch, and lane-wise it compiles to full-width vector code (a
+    // single running sum, or `f64::max` with its NaN rule, would keep it scalar).
+    const GAP_LANES: usize = 8;
+    let (mut ac, mut aga, mut l1, mut dtr) = (
+        [0f64; GAP_LANES],
+        [0f64; GAP_LANES],
+        [0f64; GAP_LANES],
+        [0f64; GAP_LANES],
+    );
+    let full = a.len() / GAP_LANES * GAP_LANES;
+    let mut accumulate = |i: usize, l: usize| {
+        let (ai, ci, gai) = (a[i] as f64, c(i), ga(i));
+        ac[l] += ai * ci;
+        aga[l] += ai * gai;
+        l1[l] += ai.abs();
+        let corr = if positive { ci - gai } else { (ci - gai).abs() };
+        if corr > dtr[l] {
+            dtr[l] = corr;
+        }
+    };
+    for base in (0..full).step_by(GAP_LANES) {
+        for l in 0..GAP_LANES {
+            accumulate(base + l, l);
+        }
     }
+    for i in full..a.len() {
+        accumulate(i, i - full);
+    }
+    let sum =
+        |v: [f64; GAP_LANES]| ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+    let (ac, aga, l1) = (sum(ac), sum(aga), sum(l1));
+    let dtr_max = dtr.iter().fold(0f64, |m, &v| if v > m { v } else { m });
     let rr = (xx - 2.0 * ac + aga).max(0.0);
     let primal = 0.5 * rr + lambda * l1;
     let rx = xx - ac;
     let s = lambda / dtr_max.max(lambda);
     let dual = s * rx - 0.5 * s * s * rr;
     (primal, (primal - dual).max(0.0))
-}
-
-/// Primal objective and duality gap from the residual `r = x - D a` formed explicitly in
-/// f64 (`r` is scratch of length pixels). Slower than the Gram form (pixels x atoms per
-/// patch) but free of its cancellation: when the residual is small next to `x`,
-/// `||x||^2 - 2 a'c + a'G a` with float32 `c` and `G` loses the digits a 1e-6 certificate
-/// needs, so FISTA/ISTA confirm a near-converged patch with this before they stop. (The
-/// active-set coder instead holds `c` and `G` in f64, see [`objective_and_gap_f64`].)
-#[inline(always)]
-pub fn objective_and_gap_exact(
-    d: &[f32],
-    pixels: usize,
-    x: &[f32],
-    a: &[f32],
-    lambda: f32,
-    positive: bool,
-    r: &mut [f64],
-) -> (f64, f64) {
-    let lambda = lambda as f64;
-    let r = &mut r[..pixels];
-    for (ri, &xi) in r.iter_mut().zip(x) {
-        *ri = xi as f64;
-    }
-    let mut l1 = 0f64;
-    for (i, &ai) in a.iter().enumerate() {
-        if ai != 0.0 {
-            l1 += (ai as f64).abs();
-            for (ri, &di) in r.iter_mut().zip(&d[i * pixels..(i + 1) * pixels]) {
-                *ri -= ai as f64 * di as f64;
-            }
-        }
-    }
-    let rr = dot_f64(r, r);
-    let mut rx = 0f64;
-    for (ri, &xi) in r.iter().zip(x) {
-        rx += ri * xi as f64;
-    }
-    let mut dtr_max = 0f64;
-    for di in d.chunks_exact(pixels).take(a.len()) {
-        let corr = dot_f32_f64(di, r);
-        dtr_max = dtr_max.max(if positive { corr } else { corr.abs() });
-    }
-    let primal = 0.5 * rr + lambda * l1;
-    let s = lambda / dtr_max.max(lambda);
-    let dual = s * rx - 0.5 * s * s * rr;
-    (primal, (primal - dual).max(0.0))
-}
-
-/// Independent partial sums in the f64 dot products below: enough for the compiler to
-/// keep a full AVX-512 register of accumulators busy. The summation order is fixed in the
-/// source, so the result does not depend on the CPU path or the thread count.
-const DOT_LANES: usize = 8;
-
-/// `sum_i x_i y_i` in f64 with [`DOT_LANES`] partial sums (vectorises, unlike `.sum()`).
-#[inline(always)]
-pub fn dot_f64(x: &[f64], y: &[f64]) -> f64 {
-    let n = x.len().min(y.len());
-    let mut acc = [0f64; DOT_LANES];
-    let (xc, yc) = (
-        x[..n].chunks_exact(DOT_LANES),
-        y[..n].chunks_exact(DOT_LANES),
-    );
-    let mut tail = 0f64;
-    for (a, b) in xc.remainder().iter().zip(yc.remainder()) {
-        tail += a * b;
-    }
-    for (a, b) in xc.zip(yc) {
-        for l in 0..DOT_LANES {
-            acc[l] += a[l] * b[l];
-        }
-    }
-    lane_sum(&acc) + tail
-}
-
-/// `sum_i x_i y_i` with `x` in f32 widened to f64, [`DOT_LANES`] partial sums.
-#[inline(always)]
-pub fn dot_f32_f64(x: &[f32], y: &[f64]) -> f64 {
-    let n = x.len().min(y.len());
-    let mut acc = [0f64; DOT_LANES];
-    let (xc, yc) = (
-        x[..n].chunks_exact(DOT_LANES),
-        y[..n].chunks_exact(DOT_LANES),
-    );
-    let mut tail = 0f64;
-    for (a, b) in xc.remainder().iter().zip(yc.remainder()) {
-        tail += *a as f64 * b;
-    }
-    for (a, b) in xc.zip(yc) {
-        for l in 0..DOT_LANES {
-            acc[l] += a[l] as f64 * b[l];
-        }
-    }
-    lane_sum(&acc) + tail
-}
-
-#[inline(always)]
-fn lane_sum(acc: &[f64; DOT_LANES]) -> f64 {
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
 /// Relative duality gap: gap over primal objective (zero when both are zero).
