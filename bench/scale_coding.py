@@ -6,7 +6,10 @@ against SPAMS's exact float64 solution.
 Cases: the standard case's learned 256-atom dictionary on its first 10,000 and all 100,000
 training patches, and 64- and 1024-atom dictionaries of random unit-norm training patches
 (seed 0; the standard case holds no learned dictionaries of those sizes) on 10,000 patches,
-all at the standard lambda. Each cell is the median of `--reps` alternating repetitions;
+all at the standard lambda. With `--million DIR`, one more row codes 1,000,000 patches that
+`simplecell extract` cuts from the images in DIR (OF whitening, DC removed), scaled here to
+mean(x^2) = 1 like the standard case, with the learned dictionary (one repetition: SPAMS
+needs over a minute). Each cell is the median of `--reps` alternating repetitions;
 the ratio is the median of per-repetition ratios, so load that shifts during a run affects
 both systems alike.
 
@@ -44,6 +47,7 @@ def main():
     ap.add_argument("--case", default="/work/bench-data/standard")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--million", default="", help="image folder for a 1M-patch row (e.g. ../shared/data/kodak)")
     args = ap.parse_args()
     case = Path(args.case)
     lam = json.loads((case / "case.json").read_text())["lambda"]
@@ -56,21 +60,29 @@ def main():
         return D.astype(np.float32)
 
     learned = np.load(case / "dict256.npy")
-    cases = [(10000, "256 (learned)", learned), (len(X), "256 (learned)", learned),
-             (10000, "64 (random patches)", random_dict(64)), (10000, "1024 (random patches)", random_dict(1024))]
+    cases = [(10000, "256 (learned)", learned, X), (len(X), "256 (learned)", learned, X),
+             (10000, "64 (random patches)", random_dict(64), X),
+             (10000, "1024 (random patches)", random_dict(1024), X)]
     tmp = Path(tempfile.mkdtemp(prefix="simplecell-scale-"))
+    if args.million:
+        subprocess.run([args.binary, "--quiet", "extract", "--images", args.million, "--count", "1000000",
+                        "--patch-size", "12", "--out", str(tmp / "million.npy"), "--force"], check=True)
+        M = np.load(tmp / "million.npy")
+        M = M - M.mean(axis=1, keepdims=True)
+        M *= np.float32(1.0 / np.sqrt(np.mean(M.astype(np.float64) ** 2)))
+        cases.append((len(M), "256 (learned)", learned, M))
     t = args.threads
     print(f"threads {t}, lambda {lam}, tol 1e-6")
     print("| patches | atoms | nonzero | simplecell cd s | SPAMS lasso s | ratio |")
     print("|---|---|---|---|---|---|")
-    for n, name, D in cases:
-        Xn = X[:n]
+    for n, name, D, source in cases:
+        Xn = source[:n]
         np.save(tmp / "x.npy", Xn)
         np.save(tmp / "d.npy", D)
         Xf = np.asfortranarray(Xn.T.astype(np.float64))
         Df = np.asfortranarray(D.T.astype(np.float64))
         ours, theirs = [], []
-        for _ in range(args.reps):
+        for _ in range(args.reps if n <= len(X) else 1):
             subprocess.run([args.binary, "--threads", str(t), "--quiet", "encode", "--patches", str(tmp / "x.npy"),
                             "--dictionary", str(tmp / "d.npy"), "--lambda", str(lam), "--coder", "cd",
                             "--tol", "1e-6", "--out", str(tmp / "c.npy"), "--force"], check=True)
