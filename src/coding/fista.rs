@@ -36,8 +36,11 @@ pub enum Momentum {
 #[derive(Debug, Clone, Copy)]
 pub struct ProximalGradient {
     pub momentum: Momentum,
-    /// Check the duality gap every this many iterations (a check costs about a third of an
-    /// iteration: one f64 pass over the block). Default 5.
+    /// Check the duality gap every this many iterations. A check is one f64 pass over the
+    /// block's codes (plus a sparse f64 product near the end); at 10 FISTA spends about 8%
+    /// less time than at 5 on the standard case, the few extra iterations included. ISTA,
+    /// whose iterations are cheap to waste but whose users watch its monotone objective
+    /// in the history, keeps 5.
     pub check_every: usize,
     /// Adaptive restart (O'Donoghue and Candes 2015, gradient scheme), per patch: the
     /// momentum is reset when the step points against the last move. Only used by FISTA.
@@ -58,7 +61,7 @@ impl ProximalGradient {
     pub fn fista() -> Self {
         Self {
             momentum: Momentum::Nesterov,
-            check_every: 5,
+            check_every: 10,
             restart: true,
             record_history: false,
         }
