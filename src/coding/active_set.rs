@@ -1,20 +1,25 @@
-//! An exact active-set coder: coordinate descent on the Gram matrix, finished by a Newton
+//! An exact active-set coder: from zero codes, the lasso homotopy (LARS with the lasso
+//! modification, [`super::homotopy`]); from a warm start, and to finish whatever the
+//! homotopy leaves above the tolerance, coordinate descent on the Gram matrix with a Newton
 //! step on the current sign pattern (the feature-sign idea of Lee et al. 2007).
 //!
-//! Per patch it keeps the correlation of the residual with every atom, `r = c - G a`, so a
-//! coordinate update costs O(1) when the coordinate stays at zero and one axpy with a Gram
-//! column when it moves. An outer iteration is one sweep over every atom (which admits new
-//! atoms), sweeps over the nonzero atoms on their own small dense Gram block `G_SS` until
-//! the support settles, then the exact minimiser of the objective with that support and
-//! those signs, `G_SS z = c_S - lambda sign(a_S)` (f64 Cholesky). If a sign would flip, the
-//! step stops at the first zero crossing, which still lowers the objective. At high
-//! sparsity the support is small, so everything but the admitting sweep costs O(|S|^2).
+//! The coordinate-descent part keeps, per patch, the correlation of the residual with every
+//! atom, `r = c - G a`, so a coordinate update costs O(1) when the coordinate stays at zero
+//! and one axpy with a Gram column when it moves. An outer iteration is one sweep over
+//! every atom (which admits new atoms), sweeps over the nonzero atoms on their own small
+//! dense Gram block `G_SS` until the support settles, then the exact minimiser of the
+//! objective with that support and those signs, `G_SS z = c_S - lambda sign(a_S)` (f64
+//! Cholesky). If a sign would flip, the step stops at the first zero crossing, which still
+//! lowers the objective. From zero, though, a sweep admits about twice the solution's atoms
+//! and the inner sweeps and Newton steps then work on that inflated support, which is why a
+//! cold start runs the homotopy instead: it only ever holds the atoms on the solution path.
 //!
 //! The certificate is the same relative duality gap as every coder's, computed in the Gram
 //! form from `D^T x` and `G` in f64 (one f64 GEMM per block and the prepared f64 Gram
 //! matrix), which is as accurate as forming the residual and costs O(|S| atoms) per check.
 
 use super::batch::{BlockInput, BlockOutcome, impl_block_solver_with_cpu_dispatch, run_blocks};
+use super::homotopy::Homotopy;
 use super::{
     CodingParams, CodingReport, PreparedDictionary, SparseCoder, gemm, objective_and_gap_f64,
     relative_gap,
@@ -55,6 +60,11 @@ impl SparseCoder for ActiveSetCd {
 
 impl_block_solver_with_cpu_dispatch!(ActiveSetCd, solve_block);
 
+/// Cap on the homotopy's events per atom: a lasso path rarely has more events than atoms
+/// (standard case: 17 for 256 atoms), so hitting this means cycling on ties, and coordinate
+/// descent takes over from the point reached.
+const HOMOTOPY_EVENTS_PER_ATOM: usize = 4;
+
 /// Per-block scratch space, reused across the block's patches so the per-patch loops
 /// allocate nothing once the buffers have grown to the largest support seen.
 struct Scratch {
@@ -69,6 +79,7 @@ struct Scratch {
     g_ss: Vec<f32>,
     a_s: Vec<f32>,
     r_s: Vec<f32>,
+    homotopy: Homotopy,
 }
 
 #[inline(always)]
@@ -94,6 +105,7 @@ fn solve_block(
         g_ss: Vec::new(),
         a_s: Vec::new(),
         r_s: Vec::new(),
+        homotopy: Homotopy::new(k),
     };
     let mut out = BlockOutcome::default();
     for (j, a) in codes.chunks_exact_mut(k).enumerate() {
@@ -339,15 +351,35 @@ fn solve_patch(
     if positive {
         a.iter_mut().for_each(|v| *v = v.max(0.0));
     }
+    // From zero, the homotopy (one outer iteration); coordinate descent continues from its
+    // end point only if that is not certified (or the event cap cut the path short).
+    let mut done = 0;
+    if a.iter().all(|&v| v == 0.0) {
+        s.homotopy.solve(
+            gram64,
+            c,
+            lambda as f64,
+            positive,
+            a,
+            HOMOTOPY_EVENTS_PER_ATOM * k + 16,
+        );
+        s.homotopy.gram_times_codes(a, &mut s.ga);
+        let (objective, gap) = objective_and_gap_f64(xx, c, a, &s.ga, lambda, positive);
+        let rel = relative_gap(objective, gap);
+        if rel <= params.tol || params.max_iter == 1 {
+            return (1, objective, rel);
+        }
+        done = 1;
+    }
     refresh(gram64, k, c, a, s);
     let (mut objective, gap) = objective_and_gap_f64(xx, c, a, &s.ga, lambda, positive);
     let mut rel = relative_gap(objective, gap);
     if rel <= params.tol {
-        return (0, objective, rel);
+        return (done, objective, rel);
     }
     // Plain loops, no closures: a closure would be compiled without the target features of
     // the CPU-dispatched block solver and lose its vector instructions.
-    for outer in 1..=params.max_iter {
+    for outer in done + 1..=params.max_iter {
         sweep(gram, k, 0..k, a, &mut s.r, lambda, positive);
         inner_sweeps(cd, gram, k, a, s, lambda, positive);
         let saved_ok = newton_on_signs(gram64, k, c, a, s, lambda);

@@ -11,6 +11,7 @@ pub mod active_set;
 pub mod batch;
 pub mod fista;
 pub mod gemm;
+mod homotopy;
 
 use crate::error::{Error, Result};
 use nalgebra::DMatrix;
