@@ -58,7 +58,7 @@ impl SparseCoder for ActiveSetCd {
     }
 }
 
-impl_block_solver_with_cpu_dispatch!(ActiveSetCd, solve_block);
+impl_block_solver_with_cpu_dispatch!(ActiveSetCd, solve_block, f32_correlations = false);
 
 /// Cap on the homotopy's events per atom: a lasso path rarely has more events than atoms
 /// (standard case: 17 for 256 atoms), so hitting this means cycling on ties, and coordinate

@@ -1,5 +1,5 @@
 //! The blocked driver every coder runs on: the patches are cut into fixed blocks of
-//! [`BlockSolver::block_size`] columns (default [`BLOCK`]), each block gets `C = D^T X` (one GEMM) and `||x||^2` (in f64), and a
+//! [`BLOCK`] columns, each block gets `C = D^T X` (one f32 GEMM, for the solvers that read it) and `||x||^2` (in f64), and a
 //! block solver turns them into codes. Blocks run in parallel on rayon's pool, but a
 //! block's size and arithmetic never depend on the thread count, so results are
 //! bit-identical for any number of threads.
@@ -30,7 +30,8 @@ pub struct BlockOutcome {
 pub struct BlockInput<'a> {
     /// The block's patches (pixels x n).
     pub x: &'a [f32],
-    /// `D^T x` for each patch (atoms x n).
+    /// `D^T x` for each patch (atoms x n); empty unless the solver
+    /// [`wants_f32_correlations`](BlockSolver::wants_f32_correlations).
     pub c: &'a [f32],
     /// `||x||^2` for each patch.
     pub xx: &'a [f64],
@@ -38,10 +39,10 @@ pub struct BlockInput<'a> {
 
 /// Solves one block of patches; `codes` (atoms x n) holds the warm start on entry.
 pub trait BlockSolver: Sync {
-    /// Patches per block. A constant of the solver, never of the thread count, so that
-    /// results stay bit-identical for any number of threads.
-    fn block_size(&self) -> usize {
-        BLOCK
+    /// Whether the solver reads [`BlockInput::c`]; the active-set coder forms its own
+    /// `D^T x` in f64, so the driver skips the f32 product (about 3% of its time) for it.
+    fn wants_f32_correlations(&self) -> bool {
+        true
     }
     fn solve_block(
         &self,
@@ -57,11 +58,11 @@ pub trait BlockSolver: Sync {
 /// run time: the hot loops are plain Rust that the compiler vectorises only when it may
 /// assume the wider instruction sets.
 macro_rules! impl_block_solver_with_cpu_dispatch {
-    ($solver:ty, $solve:path $(, block_size = $block:expr)?) => {
+    ($solver:ty, $solve:path $(, f32_correlations = $wants:expr)?) => {
         impl $crate::coding::batch::BlockSolver for $solver {
             $(
-                fn block_size(&self) -> usize {
-                    $block
+                fn wants_f32_correlations(&self) -> bool {
+                    $wants
                 }
             )?
             fn solve_block(
@@ -149,12 +150,15 @@ pub fn run_blocks(
     } else {
         codes
             .as_mut_slice()
-            .par_chunks_mut(k * solver.block_size())
-            .zip(x.as_slice().par_chunks(p * solver.block_size()))
+            .par_chunks_mut(k * BLOCK)
+            .zip(x.as_slice().par_chunks(p * BLOCK))
             .map(|(codes_block, x_block)| {
                 let nb = x_block.len() / p.max(1);
-                let mut c = vec![0f32; k * nb];
-                gemm::matmul_tn(k, p, nb, dict.d.as_slice(), x_block, &mut c);
+                let mut c = Vec::new();
+                if solver.wants_f32_correlations() {
+                    c.resize(k * nb, 0f32);
+                    gemm::matmul_tn(k, p, nb, dict.d.as_slice(), x_block, &mut c);
+                }
                 let xx: Vec<f64> = x_block
                     .chunks_exact(p.max(1))
                     .map(|col| col.iter().map(|&v| v as f64 * v as f64).sum())
