@@ -21,11 +21,14 @@ pub struct Run {
     pub len: usize,
 }
 
-/// Whether C starts from zero or from its current contents (e.g. a bias already written).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
+/// What C's rows start from: zero, their current contents, or a row vector of `n` values
+/// (a bias) that the kernel loads into its accumulators, which saves writing the bias into
+/// every row of C first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Start<'a> {
     Zero,
     Accumulate,
+    Bias(&'a [f32]),
 }
 
 /// Whether this CPU runs the AVX-512 kernels (checked once).
@@ -59,6 +62,9 @@ pub fn product(
 ) {
     if rows == 0 || n == 0 {
         return;
+    }
+    if let Start::Bias(bias) = start {
+        assert!(bias.len() >= n, "bias too short");
     }
     assert!(
         c_stride >= n && (rows - 1) * c_stride + n <= c.len(),
@@ -96,8 +102,10 @@ fn portable(
 ) {
     for (i, &base) in bases.iter().enumerate() {
         let out = &mut c[i * c_stride..i * c_stride + n];
-        if start == Start::Zero {
-            out.fill(0.0);
+        match start {
+            Start::Zero => out.fill(0.0),
+            Start::Accumulate => {}
+            Start::Bias(bias) => out.copy_from_slice(&bias[..n]),
         }
         for r in runs {
             for t in 0..r.len {
@@ -149,7 +157,11 @@ mod avx512 {
                 n,
                 c_stride,
                 mask,
-                accumulate: start == Start::Accumulate,
+                init: match start {
+                    Start::Zero => Init::Zero,
+                    Start::Accumulate => Init::Load,
+                    Start::Bias(bias) => Init::Row(unsafe { bias.as_ptr().add(col) }),
+                },
             };
             let c = unsafe { c.as_mut_ptr().add(col) };
             unsafe {
@@ -174,7 +186,16 @@ mod avx512 {
         c_stride: usize,
         /// Lanes of the block's last vector that are inside C.
         mask: __mmask16,
-        accumulate: bool,
+        init: Init,
+    }
+
+    /// How a tile's accumulators start: zero, C's contents, or the given row (this block's
+    /// first bias value) in every row.
+    #[derive(Clone, Copy)]
+    enum Init {
+        Zero,
+        Load,
+        Row(*const f32),
     }
 
     impl Panel<'_> {
@@ -202,12 +223,24 @@ mod avx512 {
         ) {
             unsafe {
                 let mut acc = [[_mm512_setzero_ps(); NV]; MR];
-                if self.accumulate {
-                    for (i, row) in acc.iter_mut().enumerate().take(live) {
-                        let ci = c.add(i * self.c_stride);
-                        for (v, r) in row.iter_mut().enumerate() {
+                match self.init {
+                    Init::Zero => {}
+                    Init::Load => {
+                        for (i, row) in acc.iter_mut().enumerate().take(live) {
+                            let ci = c.add(i * self.c_stride);
+                            for (v, r) in row.iter_mut().enumerate() {
+                                let m = if v + 1 == NV { self.mask } else { 0xFFFF };
+                                *r = _mm512_maskz_loadu_ps(m, ci.add(16 * v));
+                            }
+                        }
+                    }
+                    Init::Row(bias) => {
+                        let bv: [__m512; NV] = std::array::from_fn(|v| {
                             let m = if v + 1 == NV { self.mask } else { 0xFFFF };
-                            *r = _mm512_maskz_loadu_ps(m, ci.add(16 * v));
+                            _mm512_maskz_loadu_ps(m, bias.add(16 * v))
+                        });
+                        for row in acc.iter_mut() {
+                            *row = bv;
                         }
                     }
                 }
@@ -251,54 +284,53 @@ mod tests {
     use super::*;
 
     /// The kernel against the plain triple loop, for every column-block width and a short
-    /// last row tile, with strided A runs and accumulation into existing C.
+    /// last row tile, with strided A runs, accumulating into existing C or starting from a
+    /// bias row (columns past `n` must stay untouched either way).
     #[test]
     fn matches_the_plain_loop() {
         for &n in &[1usize, 16, 20, 32, 48, 64, 70, 144] {
-            let rows = 29;
-            let a: Vec<f32> = (0..4000).map(|i| ((i * 37) % 23) as f32 - 11.0).collect();
-            let runs = [
-                Run {
-                    a_off: 3,
-                    b_row: 0,
-                    len: 7,
-                },
-                Run {
-                    a_off: 50,
-                    b_row: 7,
-                    len: 5,
-                },
-            ];
-            let a_step = 3;
-            let b: Vec<f32> = (0..12 * n).map(|i| ((i * 13) % 17) as f32 - 8.0).collect();
-            let base = |i: usize| i * 41 + (i % 3);
-            let stride = n + 5;
-            let mut c = vec![1.5f32; rows * stride];
-            product(
-                &a,
-                rows,
-                base,
-                &runs,
-                a_step,
-                &b,
-                n,
-                &mut c,
-                stride,
-                Start::Accumulate,
-            );
-            for i in 0..rows {
-                for j in 0..stride {
-                    let mut want = 1.5f32;
-                    if j < n {
-                        for r in &runs {
-                            for t in 0..r.len {
-                                want +=
-                                    a[base(i) + r.a_off + t * a_step] * b[(r.b_row + t) * n + j];
+            let bias: Vec<f32> = (0..n).map(|j| (j % 5) as f32 - 2.0).collect();
+            for with_bias in [false, true] {
+                let rows = 29;
+                let a: Vec<f32> = (0..4000).map(|i| ((i * 37) % 23) as f32 - 11.0).collect();
+                let runs = [
+                    Run {
+                        a_off: 3,
+                        b_row: 0,
+                        len: 7,
+                    },
+                    Run {
+                        a_off: 50,
+                        b_row: 7,
+                        len: 5,
+                    },
+                ];
+                let a_step = 3;
+                let b: Vec<f32> = (0..12 * n).map(|i| ((i * 13) % 17) as f32 - 8.0).collect();
+                let base = |i: usize| i * 41 + (i % 3);
+                let stride = n + 5;
+                let mut c = vec![1.5f32; rows * stride];
+                let start = if with_bias {
+                    Start::Bias(&bias)
+                } else {
+                    Start::Accumulate
+                };
+                product(&a, rows, base, &runs, a_step, &b, n, &mut c, stride, start);
+                for i in 0..rows {
+                    for j in 0..stride {
+                        let mut want = if with_bias && j < n { bias[j] } else { 1.5f32 };
+                        if j < n {
+                            for r in &runs {
+                                for t in 0..r.len {
+                                    want += a[base(i) + r.a_off + t * a_step]
+                                        * b[(r.b_row + t) * n + j];
+                                }
                             }
                         }
+                        // Small integers: every partial sum is exact, so any order gives
+                        // these bits.
+                        assert_eq!(c[i * stride + j], want, "n={n} bias {with_bias} ({i}, {j})");
                     }
-                    // Small integers: every partial sum is exact, so any order gives these bits.
-                    assert_eq!(c[i * stride + j], want, "n={n} row {i} col {j}");
                 }
             }
         }
