@@ -125,7 +125,12 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     /// Splits C's columns into blocks of at most four vectors and its rows into tiles sized
-    /// so that the accumulators fill the 32 registers without spilling.
+    /// so that the accumulators fill the 32 registers without spilling. The reduction is cut
+    /// into slices whose rows of B fill about [`B_SLICE_BYTES`], and every row tile goes
+    /// through one slice before the next: B is then read from L1 rather than streamed from L2
+    /// once per row tile (which bound the conv2 passes, whose B is 200-500 KB), at the cost
+    /// of storing and reloading C once per slice. Each output still sums its terms in run
+    /// order, so the bits do not depend on the slicing.
     #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx512f")]
     pub unsafe fn product(
@@ -142,6 +147,7 @@ mod avx512 {
         let mut col = 0;
         while col < n {
             let width = (n - col).min(64);
+            let slices = slice_runs(runs, a_step, (B_SLICE_BYTES / (4 * width)).max(16));
             let nv = width.div_ceil(16);
             let tail = width - 16 * (nv - 1);
             let mask: __mmask16 = if tail == 16 {
@@ -149,7 +155,7 @@ mod avx512 {
             } else {
                 (1u16 << tail) - 1
             };
-            let p = Panel {
+            let mut p = Panel {
                 a: a.as_ptr(),
                 runs,
                 a_step,
@@ -164,16 +170,54 @@ mod avx512 {
                 },
             };
             let c = unsafe { c.as_mut_ptr().add(col) };
-            unsafe {
-                match nv {
-                    1 => p.rows::<12, 1>(bases, c),
-                    2 => p.rows::<12, 2>(bases, c),
-                    3 => p.rows::<8, 3>(bases, c),
-                    _ => p.rows::<6, 4>(bases, c),
+            for (i, slice) in slices.iter().enumerate() {
+                p.runs = slice;
+                if i > 0 {
+                    p.init = Init::Load;
+                }
+                unsafe {
+                    match nv {
+                        1 => p.rows::<12, 1>(bases, c),
+                        2 => p.rows::<12, 2>(bases, c),
+                        3 => p.rows::<8, 3>(bases, c),
+                        _ => p.rows::<6, 4>(bases, c),
+                    }
                 }
             }
             col += width;
         }
+    }
+
+    /// Bytes of B per reduction slice: two thirds of a 48 KB L1, leaving room for the A
+    /// values and C tiles the slice touches. Measured on a training step of the reference
+    /// net (batch 64, one thread, thread CPU time, minimum of 120): 8 KB 4% slower than no
+    /// slicing, 16 KB 1% faster, 32 KB 3.5-4% faster.
+    pub const B_SLICE_BYTES: usize = 32 << 10;
+
+    /// Cuts the runs, in order, into consecutive slices of at most `kc` reduction indices
+    /// each, splitting runs where a slice ends.
+    pub(super) fn slice_runs(runs: &[Run], a_step: usize, kc: usize) -> Vec<Vec<Run>> {
+        let mut slices = vec![Vec::new()];
+        let mut room = kc;
+        for r in runs {
+            let mut r = *r;
+            while r.len > 0 {
+                if room == 0 {
+                    slices.push(Vec::new());
+                    room = kc;
+                }
+                let take = r.len.min(room);
+                slices
+                    .last_mut()
+                    .expect("never empty")
+                    .push(Run { len: take, ..r });
+                r.a_off += take * a_step;
+                r.b_row += take;
+                r.len -= take;
+                room -= take;
+            }
+        }
+        slices
     }
 
     struct Panel<'a> {
@@ -304,9 +348,16 @@ mod tests {
                         b_row: 7,
                         len: 5,
                     },
+                    // Long enough that blocks of 64 columns (128 reduction indices per
+                    // slice) are cut into slices, mid-run.
+                    Run {
+                        a_off: 100,
+                        b_row: 12,
+                        len: 150,
+                    },
                 ];
                 let a_step = 3;
-                let b: Vec<f32> = (0..12 * n).map(|i| ((i * 13) % 17) as f32 - 8.0).collect();
+                let b: Vec<f32> = (0..162 * n).map(|i| ((i * 13) % 17) as f32 - 8.0).collect();
                 let base = |i: usize| i * 41 + (i % 3);
                 let stride = n + 5;
                 let mut c = vec![1.5f32; rows * stride];
@@ -333,6 +384,45 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Slicing keeps every (A offset, B row) pair of the reduction, in order, and no slice
+    /// is longer than asked.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn slices_cover_the_runs_in_order() {
+        let runs = [
+            Run {
+                a_off: 5,
+                b_row: 0,
+                len: 10,
+            },
+            Run {
+                a_off: 200,
+                b_row: 10,
+                len: 3,
+            },
+            Run {
+                a_off: 90,
+                b_row: 13,
+                len: 9,
+            },
+        ];
+        let pairs = |rs: &[Run]| -> Vec<(usize, usize)> {
+            rs.iter()
+                .flat_map(|r| (0..r.len).map(move |t| (r.a_off + 3 * t, r.b_row + t)))
+                .collect()
+        };
+        for kc in [1, 4, 7, 22, 100] {
+            let slices = avx512::slice_runs(&runs, 3, kc);
+            assert!(
+                slices
+                    .iter()
+                    .all(|s| s.iter().map(|r| r.len).sum::<usize>() <= kc)
+            );
+            assert_eq!(slices.len(), 22usize.div_ceil(kc), "kc={kc}");
+            assert_eq!(pairs(&slices.concat()), pairs(&runs), "kc={kc}");
         }
     }
 }
