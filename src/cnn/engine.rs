@@ -10,11 +10,17 @@
 //! stride 1). Elsewhere, and for the input gradient of a strided convolution, it is one GEMM
 //! per chunk on an im2col matrix: forward `Y = im2col(X) W^T`, weight gradient
 //! `dW = dY^T im2col(X)`, input gradient `col2im(dY W)`. Buffers grow once and are reused.
+//!
+//! A ReLU directly followed by a max pool runs as one fused pass each way when a forward
+//! pass covers both; the ReLU's output (and the gradient at it) is then never stored, and
+//! [`Workspace::read`] refuses to return it.
 
 use super::direct::{self, Run, Start};
 use super::gemm::{View, gemm};
 use super::kernels::ConvGeometry;
-use super::kernels::{col2im, im2col, max_pool2, max_pool2_backward};
+use super::kernels::{
+    col2im, im2col, max_pool2, max_pool2_backward, relu_max_pool2, relu_max_pool2_backward,
+};
 use super::loss::{Loss, LossSums};
 use super::net::{LayerSpec, Network};
 use rand::{Rng, SeedableRng};
@@ -72,6 +78,9 @@ pub struct Workspace {
     /// because the optimiser changes the weights between batches.
     packed: Vec<Vec<f32>>,
     flipped: Vec<Vec<f32>>,
+    /// Per layer output (`0..=layers`): true if the last forward pass fused it away (a ReLU
+    /// output inside a fused ReLU + max pool), so neither it nor its gradient exists.
+    hidden: Vec<bool>,
 }
 
 fn split_pair(v: &mut [Vec<f32>], l: usize) -> (&mut Vec<f32>, &mut Vec<f32>) {
@@ -124,6 +133,7 @@ impl Workspace {
         self.bn_inv.resize_with(layers, Vec::new);
         self.packed.resize_with(layers, Vec::new);
         self.flipped.resize_with(layers, Vec::new);
+        self.hidden.resize(layers + 1, false);
     }
 
     pub fn batch(&self) -> usize {
@@ -147,6 +157,7 @@ impl Workspace {
     /// Calls `read(sample, values)` with the output of layer `l` (`l = 0` is the input,
     /// `l = layers` the logits) for each sample, in sample order.
     pub fn read(&self, net: &Network, l: usize, mut read: impl FnMut(usize, &[f32])) {
+        assert!(!self.hidden[l], "{}", Self::HIDDEN);
         let len = net.shapes[l].len();
         for ch in &self.chunks {
             for i in 0..ch.n {
@@ -158,6 +169,7 @@ impl Workspace {
     /// The gradient with respect to layer `l`'s output (`l = 0`: the input) after a
     /// backward pass that reached it.
     pub fn read_grad(&self, net: &Network, l: usize, mut read: impl FnMut(usize, &[f32])) {
+        assert!(!self.hidden[l], "{}", Self::HIDDEN);
         let len = net.shapes[l].len();
         for ch in &self.chunks {
             for i in 0..ch.n {
@@ -177,9 +189,23 @@ impl Workspace {
         });
     }
 
+    const HIDDEN: &str = "this ReLU output was fused into the max pool after it; run the \
+        forward pass only up to the ReLU to read it";
+
     /// Runs layers `0..upto`. `seed` drives dropout masks (give each batch its own).
     pub fn forward(&mut self, net: &Network, mode: Mode, seed: u64, upto: usize) {
-        for l in 0..upto {
+        let mut l = 0;
+        while l < upto {
+            self.hidden[l + 1] = false;
+            if fuses(net, l, upto) {
+                self.chunks
+                    .par_iter_mut()
+                    .for_each(|ch| relu_pool_forward(ch, net, l));
+                self.hidden[l + 1] = true;
+                self.hidden[l + 2] = false;
+                l += 2;
+                continue;
+            }
             match net.spec.layers[l] {
                 LayerSpec::BatchNorm => self.batch_norm_forward(net, l, mode),
                 LayerSpec::Conv { filters, .. } if direct::fast() => {
@@ -197,6 +223,7 @@ impl Workspace {
                     .par_iter_mut()
                     .for_each(|ch| chunk_forward(ch, net, l, mode, seed)),
             }
+            l += 1;
         }
     }
 
@@ -224,8 +251,20 @@ impl Workspace {
     /// or [`Self::set_grad`]) down to the input. Parameter gradients are computed for
     /// tensors with `train[p]` true; the input gradient only if `input_grad`.
     pub fn backward(&mut self, net: &Network, from: usize, train: &[bool], input_grad: bool) {
-        for l in (0..from).rev() {
+        let mut l = from;
+        while l > 0 {
+            l -= 1;
             let need_dx = l > 0 || input_grad;
+            if l > 0 && self.hidden[l] && matches!(net.spec.layers[l], LayerSpec::MaxPool) {
+                // The forward pass fused the ReLU at l - 1 with this pool: so does this one.
+                l -= 1;
+                if l > 0 || input_grad {
+                    self.chunks
+                        .par_iter_mut()
+                        .for_each(|ch| relu_pool_backward(ch, net, l));
+                }
+                continue;
+            }
             match net.spec.layers[l] {
                 LayerSpec::BatchNorm => self.batch_norm_backward(net, l, train),
                 LayerSpec::Conv { .. } if direct::fast() => {
@@ -412,6 +451,45 @@ impl Workspace {
     }
 }
 
+/// Whether layer `l` is a ReLU whose max pool also runs in a forward pass to `upto`.
+fn fuses(net: &Network, l: usize, upto: usize) -> bool {
+    l + 1 < upto
+        && matches!(net.spec.layers[l], LayerSpec::Relu)
+        && matches!(net.spec.layers[l + 1], LayerSpec::MaxPool)
+}
+
+/// ReLU at `l` and max pool at `l + 1` on one chunk: the pool's output and arg-max from the
+/// ReLU's input.
+fn relu_pool_forward(ch: &mut Chunk, net: &Network, l: usize) {
+    let s = net.shapes[l];
+    let out_len = ch.n * net.shapes[l + 2].len();
+    let (lo, hi) = ch.acts.split_at_mut(l + 1);
+    let y = sized(&mut hi[1], out_len);
+    ch.arg[l + 1].resize(out_len, 0);
+    relu_max_pool2(
+        &lo[l],
+        ch.n,
+        (s.height, s.width, s.channels),
+        y,
+        &mut ch.arg[l + 1],
+    );
+}
+
+/// Backward of [`relu_pool_forward`]: the gradient at the ReLU's input from the pool's.
+fn relu_pool_backward(ch: &mut Chunk, net: &Network, l: usize) {
+    let s = net.shapes[l];
+    let in_len = ch.n * s.len();
+    let (lo, hi) = ch.grads.split_at_mut(l + 1);
+    relu_max_pool2_backward(
+        &hi[1],
+        &ch.acts[l + 2],
+        &ch.arg[l + 1],
+        ch.n,
+        (s.height, s.width, s.channels),
+        sized(&mut lo[l], in_len),
+    );
+}
+
 /// `out` (cols x rows) = the transpose of the row-major `rows x cols` matrix `w`.
 fn transpose_into(w: &[f32], rows: usize, cols: usize, out: &mut Vec<f32>) {
     out.resize(rows * cols, 0.0);
@@ -484,9 +562,6 @@ fn conv_forward_direct(ch: &mut Chunk, net: &Network, l: usize, packed: &[f32]) 
     let xpad = sized(&mut ch.cache[l], n * ph * pw * c);
     pad_into(&ch.acts[l], n, (g.height, g.width, c), g.pad, xpad);
     let y = sized(&mut ch.acts[l + 1], n * oh * ow * filters);
-    for row in y.chunks_exact_mut(filters) {
-        row.copy_from_slice(bias);
-    }
     let runs: Vec<Run> = (0..k)
         .map(|ky| Run {
             a_off: ky * pw * c,
@@ -508,7 +583,7 @@ fn conv_forward_direct(ch: &mut Chunk, net: &Network, l: usize, packed: &[f32]) 
         filters,
         y,
         filters,
-        Start::Accumulate,
+        Start::Bias(bias),
     );
 }
 
@@ -777,9 +852,11 @@ fn chunk_backward(ch: &mut Chunk, net: &Network, l: usize, train: &[bool], need_
         }
         LayerSpec::Relu => {
             if need_dx {
+                // relu(x) > 0 exactly when x > 0: the input serves, and it exists even when
+                // the output was fused away.
                 let (dx, dy) = split_pair(&mut ch.grads, l);
-                let y = &ch.acts[l + 1];
-                for ((d, &g), &v) in sized(dx, in_len).iter_mut().zip(dy.iter()).zip(y.iter()) {
+                let x = &ch.acts[l];
+                for ((d, &g), &v) in sized(dx, in_len).iter_mut().zip(dy.iter()).zip(x.iter()) {
                     *d = if v > 0.0 { g } else { 0.0 };
                 }
             }
