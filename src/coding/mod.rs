@@ -290,8 +290,8 @@ pub fn relative_gap(primal: f64, gap: f64) -> f64 {
 pub const CODERS: &[(&str, &str)] = &[
     (
         "cd",
-        "exact active-set coordinate descent on the Gram matrix with a sign-pattern Newton \
-         step (fastest at high sparsity)",
+        "exact active-set coder: the lasso homotopy (LARS-lasso) from zero codes, coordinate \
+         descent with a sign-pattern Newton step from a warm start (fastest at high sparsity)",
     ),
     (
         "fista",
