@@ -26,7 +26,7 @@ pub struct EncodeArgs {
     /// SPAMS's lambda1) [required; range > 0].
     #[arg(long)]
     pub lambda: f32,
-    /// Coder: cd (exact active-set coordinate descent), fista (with adaptive restart) or
+    /// Coder: cd (exact: lasso homotopy, then coordinate descent), fista (with adaptive restart) or
     /// ista [default: cd].
     #[arg(hide_default_value = true, long, default_value = "cd")]
     pub coder: String,
