@@ -67,6 +67,7 @@ impl OnlineBcd {
         (theta + 1.0 - n) / (theta + 1.0)
     }
 
+    #[inline(always)]
     fn accumulate(&mut self, x: &DMatrix<f32>, codes: &DMatrix<f32>) {
         let n = x.ncols();
         let beta = Self::forgetting_factor(self.updates, n) as f32;
@@ -105,6 +106,7 @@ impl OnlineBcd {
     /// One Gauss-Seidel sweep over the atoms: `d_j <- normalise(d_j + (b_j - D a_j) / A_jj)`.
     /// Atoms with (near) zero `A_jj` have had no usage since they were (re)born and are left
     /// alone; the dead-atom rule of the learning loop handles them.
+    #[inline(always)]
     fn sweep(&mut self, d: &mut DMatrix<f32>) {
         let (p, k) = (d.nrows(), d.ncols());
         let a_stat = self.a.as_slice();
@@ -116,16 +118,7 @@ impl OnlineBcd {
             if ajj <= 1e-10 {
                 continue;
             }
-            // column = D a_j, accumulated atom by atom so each pass is a contiguous axpy.
-            self.column.iter_mut().for_each(|v| *v = 0.0);
-            for (l, &alj) in a_col.iter().enumerate() {
-                if alj != 0.0 {
-                    let dl = &dict[l * p..(l + 1) * p];
-                    for (c, &dv) in self.column.iter_mut().zip(dl) {
-                        *c += dv * alj;
-                    }
-                }
-            }
+            dict_times(dict, p, a_col, &mut self.column);
             let inv = 1.0 / ajj;
             let bj = &b_stat[j * p..(j + 1) * p];
             let dj = &mut dict[j * p..(j + 1) * p];
@@ -140,6 +133,81 @@ impl OnlineBcd {
             }
         }
     }
+
+    /// Accumulates the batch, then sweeps: the whole update, inlined into one function per
+    /// instruction set by [`OnlineBcd::update_dispatch`].
+    #[inline(always)]
+    fn update_inline(&mut self, d: &mut DMatrix<f32>, x: &DMatrix<f32>, codes: &DMatrix<f32>) {
+        self.accumulate(x, codes);
+        self.updates += 1;
+        self.sweep(d);
+    }
+
+    /// Runs the update compiled for the widest vector instructions the CPU has. The sweep is
+    /// k matrix-vector products with the dictionary (about 9.4 MFLOP per batch at 144 x 256);
+    /// compiled for the baseline SSE2 target it ran at about 3.6 GFLOP/s. Every variant does
+    /// the same operations in the same order (Rust never fuses a multiply and an add), so the
+    /// result does not depend on which one runs.
+    fn update_dispatch(&mut self, d: &mut DMatrix<f32>, x: &DMatrix<f32>, codes: &DMatrix<f32>) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            fn avx512(r: &mut OnlineBcd, d: &mut DMatrix<f32>, x: &DMatrix<f32>, c: &DMatrix<f32>) {
+                r.update_inline(d, x, c)
+            }
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2(r: &mut OnlineBcd, d: &mut DMatrix<f32>, x: &DMatrix<f32>, c: &DMatrix<f32>) {
+                r.update_inline(d, x, c)
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: the CPU has the features the function is compiled for.
+                return unsafe { avx512(self, d, x, codes) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                // SAFETY: as above.
+                return unsafe { avx2(self, d, x, codes) };
+            }
+        }
+        self.update_inline(d, x, codes)
+    }
+}
+
+/// Rows of `D a` computed together: three 16-float vectors, so the partial sums stay in
+/// registers while the loop runs over the atoms, and each dictionary value is loaded once.
+const ROWS: usize = 48;
+
+/// `out = D a` for the column-major `dict` (pixels `p` x atoms `a.len()`). Each output row is
+/// the sum over atoms in atom order, the same order for every row block, so the result is the
+/// same whatever the number of threads or the instruction set.
+#[inline(always)]
+fn dict_times(dict: &[f32], p: usize, a: &[f32], out: &mut [f32]) {
+    let out = &mut out[..p];
+    let mut r0 = 0;
+    while r0 + ROWS <= p {
+        let mut acc = [0f32; ROWS];
+        for (l, &al) in a.iter().enumerate() {
+            let dl = &dict[l * p + r0..l * p + r0 + ROWS];
+            for (s, &dv) in acc.iter_mut().zip(dl) {
+                *s += dv * al;
+            }
+        }
+        out[r0..r0 + ROWS].copy_from_slice(&acc);
+        r0 += ROWS;
+    }
+    if r0 < p {
+        let tail = &mut out[r0..];
+        tail.fill(0.0);
+        for (l, &al) in a.iter().enumerate() {
+            let dl = &dict[l * p + r0..(l + 1) * p];
+            for (s, &dv) in tail.iter_mut().zip(dl) {
+                *s += dv * al;
+            }
+        }
+    }
 }
 
 impl DictionaryUpdate for OnlineBcd {
@@ -148,9 +216,7 @@ impl DictionaryUpdate for OnlineBcd {
     }
 
     fn update(&mut self, d: &mut DMatrix<f32>, x: &DMatrix<f32>, codes: &DMatrix<f32>) {
-        self.accumulate(x, codes);
-        self.updates += 1;
-        self.sweep(d);
+        self.update_dispatch(d, x, codes);
     }
 
     fn reset_atom(&mut self, _d: &mut DMatrix<f32>, j: usize) {
@@ -206,6 +272,29 @@ mod tests {
         let dense_b = &x * codes.transpose() / 4.0;
         assert!((rule.a.clone() - dense_a).abs().max() < 1e-6);
         assert!((rule.b.clone() - dense_b).abs().max() < 1e-6);
+    }
+
+    #[test]
+    fn dict_times_sums_in_atom_order_for_any_height() {
+        // Heights below, at and between multiples of the 48-row block, so the tail path runs.
+        for p in [5usize, 48, 100, 144, 256] {
+            let k = 37;
+            let d: Vec<f32> = (0..p * k)
+                .map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5)
+                .collect();
+            let a: Vec<f32> = (0..k).map(|l| ((l * 31) % 11) as f32 * 0.3 - 1.2).collect();
+            let mut out = vec![f32::NAN; p + 3];
+            dict_times(&d, p, &a, &mut out);
+            for r in 0..p {
+                // The same left-to-right sum over atoms, so the values must match bit for bit.
+                let mut expect = 0f32;
+                for l in 0..k {
+                    expect += d[l * p + r] * a[l];
+                }
+                assert_eq!(out[r].to_bits(), expect.to_bits(), "p {p} row {r}");
+            }
+            assert!(out[p].is_nan(), "wrote past p");
+        }
     }
 
     #[test]
