@@ -117,7 +117,8 @@ impl Schedule {
         let mut all: Vec<u32> = (0..count as u32).collect();
         shuffle(&mut all, &mut rng_for(seed, STREAM_SPLIT));
         // Draining the front keeps the training indices in `all`'s own buffer instead of a
-        // copy: 4 bytes per patch less at the peak (40 MB for ten million patches).
+        // transient copy. (The peak is unchanged: it is the training list plus the epoch's
+        // order, 8 bytes per patch; 118 MB anonymous resident at ten million patches.)
         let mut held: Vec<u32> = all.drain(..validation).collect();
         held.sort_unstable();
         let train = all;
