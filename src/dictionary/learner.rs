@@ -440,9 +440,12 @@ impl Learner {
         let coded = Instant::now();
 
         let step = self.state.step;
-        for (j, row) in self.codes.row_iter().enumerate() {
-            if row.iter().any(|&v| v != 0.0) {
-                self.state.last_used[j] = step;
+        // Column by column: the codes are column-major, so this reads them in memory order.
+        for col in self.codes.column_iter() {
+            for (last, &v) in self.state.last_used.iter_mut().zip(col.iter()) {
+                if v != 0.0 {
+                    *last = step;
+                }
             }
         }
         self.reseed_dead_atoms();
