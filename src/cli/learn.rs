@@ -42,7 +42,7 @@ pub struct LearnArgs {
     #[arg(long, value_name = "RULE", value_parser = ["online", "of", "mod"])]
     pub update: Option<String>,
 
-    /// Sparse coder for training batches: cd (exact active-set coordinate descent), fista or
+    /// Sparse coder for training batches: cd (exact: lasso homotopy, then coordinate descent), fista or
     /// ista [default: cd].
     #[arg(long, value_name = "NAME")]
     pub coder: Option<String>,
