@@ -300,28 +300,24 @@ fn solve(
             let (a_col, next_col) = (&a[col.clone()], &mut a_prev[col.clone()]);
             let (ga_col, ga_prev_col, c_col) = (&ga[col.clone()], &ga_prev[col.clone()], &c[col]);
             // The previous codes are dead once read, so the new ones overwrite them.
+            macro_rules! step_with {
+                ($positive:literal) => {
+                    step_column::<$positive>(
+                        a_col,
+                        next_col,
+                        ga_col,
+                        ga_prev_col,
+                        c_col,
+                        beta[j],
+                        step,
+                        thresh,
+                    )
+                };
+            }
             let dot = if params.positive {
-                step_column::<true>(
-                    a_col,
-                    next_col,
-                    ga_col,
-                    ga_prev_col,
-                    c_col,
-                    beta[j],
-                    step,
-                    thresh,
-                )
+                step_with!(true)
             } else {
-                step_column::<false>(
-                    a_col,
-                    next_col,
-                    ga_col,
-                    ga_prev_col,
-                    c_col,
-                    beta[j],
-                    step,
-                    thresh,
-                )
+                step_with!(false)
             };
             if nesterov {
                 if pg.restart && dot > 0.0 {
