@@ -103,32 +103,11 @@ pub fn col2im(col: &[f32], images: usize, g: &ConvGeometry, dx: &mut [f32]) {
 pub fn max_pool2(
     x: &[f32],
     images: usize,
-    (h, w, c): (usize, usize, usize),
+    shape: (usize, usize, usize),
     y: &mut [f32],
     arg: &mut [u32],
 ) {
-    let (oh, ow) = (h / 2, w / 2);
-    for n in 0..images {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let out = ((n * oh + oy) * ow + ox) * c;
-                let base = ((n * h + 2 * oy) * w + 2 * ox) * c;
-                let offsets = [base, base + c, base + w * c, base + w * c + c];
-                for ch in 0..c {
-                    let mut best = offsets[0] + ch;
-                    let mut v = x[best];
-                    for &o in &offsets[1..] {
-                        if x[o + ch] > v {
-                            v = x[o + ch];
-                            best = o + ch;
-                        }
-                    }
-                    y[out + ch] = v;
-                    arg[out + ch] = best as u32;
-                }
-            }
-        }
-    }
+    pool2_dispatch::<false>(x, images, shape, y, arg);
 }
 
 /// Backward of [`max_pool2`]: routes each output gradient to its maximum. `dx` (of
@@ -153,30 +132,41 @@ pub fn relu_max_pool2(
     y: &mut [f32],
     arg: &mut [u32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if super::direct::fast() {
-        // SAFETY: AVX-512F is present; the body is safe code.
-        unsafe { relu_max_pool2_avx512(x, images, shape, y, arg) };
-        return;
-    }
-    relu_max_pool2_body(x, images, shape, y, arg);
+    pool2_dispatch::<true>(x, images, shape, y, arg);
 }
 
-/// The same body compiled with AVX-512 enabled, so its channel loops vectorise 16 wide.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn relu_max_pool2_avx512(
+/// The 2x2 pool with or without the ReLU folded in, on the widest instruction set present.
+fn pool2_dispatch<const RELU: bool>(
     x: &[f32],
     images: usize,
     shape: (usize, usize, usize),
     y: &mut [f32],
     arg: &mut [u32],
 ) {
-    relu_max_pool2_body(x, images, shape, y, arg);
+    #[cfg(target_arch = "x86_64")]
+    if super::direct::fast() {
+        // SAFETY: AVX-512F is present; the body is safe code.
+        unsafe { pool2_avx512::<RELU>(x, images, shape, y, arg) };
+        return;
+    }
+    pool2_body::<RELU>(x, images, shape, y, arg);
+}
+
+/// The same body compiled with AVX-512 enabled, so its channel loops vectorise 16 wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn pool2_avx512<const RELU: bool>(
+    x: &[f32],
+    images: usize,
+    shape: (usize, usize, usize),
+    y: &mut [f32],
+    arg: &mut [u32],
+) {
+    pool2_body::<RELU>(x, images, shape, y, arg);
 }
 
 #[inline(always)]
-fn relu_max_pool2_body(
+fn pool2_body<const RELU: bool>(
     x: &[f32],
     images: usize,
     (h, w, c): (usize, usize, usize),
@@ -208,7 +198,7 @@ fn relu_max_pool2_body(
                     if x3[ch] > v {
                         (v, k) = (x3[ch], o[3]);
                     }
-                    yo[ch] = if v > 0.0 { v } else { 0.0 };
+                    yo[ch] = if !RELU || v > 0.0 { v } else { 0.0 };
                     ao[ch] = (k + ch) as u32;
                 }
             }
