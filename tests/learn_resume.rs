@@ -2,6 +2,7 @@
 //! checkpoint and exits 130 naming the resume command; a run killed with SIGKILL and resumed
 //! ends with a dictionary byte-identical to an uninterrupted run with the same seed and
 //! threads; an unwritable output folder fails loudly and leaves the last checkpoint intact.
+//! Two threads learn the same bytes as one.
 
 mod common;
 
@@ -109,6 +110,30 @@ fn resume(out: &Path) -> std::process::Output {
         "--resume",
         out.to_str().unwrap(),
     ])
+}
+
+#[test]
+fn two_threads_learn_the_same_bytes_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let patches = patch_file(dir.path());
+    let run = |threads: &str| {
+        let out = dir.path().join(format!("threads{threads}"));
+        let mut args = learn_args(&patches, &out);
+        // Batches of 256 x 64 pixels are large enough for the update's statistics pass to
+        // run in two parts (see `OnlineBcd::parts_for`), and the coder runs two blocks.
+        let set = |args: &mut Vec<String>, flag: &str, value: &str| {
+            let i = args.iter().position(|a| a == flag).unwrap();
+            args[i + 1] = value.to_string();
+        };
+        set(&mut args, "--threads", threads);
+        set(&mut args, "--batch", "256");
+        set(&mut args, "--steps", "60");
+        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        let done = common::simplecell(&refs);
+        assert!(done.status.success(), "{}", common::stderr(&done));
+        std::fs::read(out.join("dictionary.npy")).unwrap()
+    };
+    assert!(run("1") == run("2"), "the dictionaries differ");
 }
 
 #[test]

@@ -212,7 +212,7 @@ pub fn run_blocks(
         converged as f64 / denom
     };
     report.converged = converged == n;
-    let nnz = codes.iter().filter(|&&v| v != 0.0).count();
+    let nnz = codes.as_slice().iter().filter(|&&v| v != 0.0).count();
     report.nonzero_fraction = nnz as f64 / (k * n).max(1) as f64;
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)

@@ -108,27 +108,20 @@ pub struct PreparedDictionary {
 
 impl PreparedDictionary {
     pub fn new(d: DMatrix<f32>) -> Self {
-        let k = d.ncols();
-        let mut gram = DMatrix::<f32>::zeros(k, k);
-        gemm::matmul_tn(
-            k,
-            d.nrows(),
-            k,
-            d.as_slice(),
-            d.as_slice(),
-            gram.as_mut_slice(),
-        );
-        let lipschitz = largest_eigenvalue(&gram) * 1.01 + 1e-6;
-        Self::from_parts(d, gram, lipschitz)
+        Self::with_lipschitz(d, |gram| largest_eigenvalue(gram) * 1.01 + 1e-6)
     }
 
-    /// Completes a dictionary whose float32 Gram matrix and Lipschitz bound the caller has
-    /// already computed (the learner warm-starts the power iteration) with the float64 parts.
-    pub fn from_parts(d: DMatrix<f32>, gram: DMatrix<f32>, lipschitz: f32) -> Self {
+    /// Prepares `d` with the Lipschitz bound that `lipschitz` computes from the float32 Gram
+    /// matrix (the learner warm-starts its power iteration from the previous step's).
+    ///
+    /// The Gram matrix is formed once, in float64, and the float32 one is its rounding: one
+    /// product instead of two, and the float32 copy is as accurate as float32 can be.
+    pub fn with_lipschitz(d: DMatrix<f32>, lipschitz: impl FnOnce(&DMatrix<f32>) -> f32) -> Self {
         let (p, k) = (d.nrows(), d.ncols());
-        let d64: Vec<f64> = d.iter().map(|&v| v as f64).collect();
-        let mut gram64 = vec![0f64; k * k];
-        gemm::matmul_tn(k, p, k, &d64, &d64, &mut gram64);
+        let d64: Vec<f64> = d.as_slice().iter().map(|&v| v as f64).collect();
+        let gram64 = gram_f64(&d64, p, k);
+        let gram = DMatrix::from_iterator(k, k, gram64.iter().map(|&v| v as f32));
+        let lipschitz = lipschitz(&gram);
         Self {
             d,
             gram,
@@ -145,6 +138,40 @@ impl PreparedDictionary {
     pub fn pixels(&self) -> usize {
         self.d.nrows()
     }
+}
+
+/// Columns per block of [`gram_f64`].
+const GRAM_BLOCK: usize = 32;
+
+/// `D^T D` in float64 for the column-major `d64` (pixels `p` x atoms `k`), exactly symmetric.
+/// Each block of [`GRAM_BLOCK`] columns is one product with the columns up to the block's
+/// end (the part on and above the diagonal, about half the full product's work); the lower
+/// triangle is its mirror. The blocks run in parallel, but the cut does not depend on the
+/// thread count, so neither do the bits.
+fn gram_f64(d64: &[f64], p: usize, k: usize) -> Vec<f64> {
+    use rayon::prelude::*;
+    let mut gram = vec![0f64; k * k];
+    let blocks: Vec<(usize, usize, Vec<f64>)> = (0..k.div_ceil(GRAM_BLOCK))
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|b| {
+            let (j0, j1) = (b * GRAM_BLOCK, ((b + 1) * GRAM_BLOCK).min(k));
+            let mut upper = vec![0f64; j1 * (j1 - j0)];
+            gemm::matmul_tn(j1, p, j1 - j0, d64, &d64[j0 * p..j1 * p], &mut upper);
+            (j0, j1, upper)
+        })
+        .collect();
+    // Block b holds rows 0..j1 of columns j0..j1 (j1 rows per column).
+    for (j0, j1, upper) in blocks {
+        for j in j0..j1 {
+            for i in 0..=j {
+                let v = upper[(j - j0) * j1 + i];
+                gram[j * k + i] = v;
+                gram[i * k + j] = v;
+            }
+        }
+    }
+    gram
 }
 
 /// Power iteration for the largest eigenvalue of a symmetric positive semi-definite matrix.
@@ -314,5 +341,30 @@ pub fn coder_by_name(name: &str) -> Result<Box<dyn SparseCoder>> {
                 CODERS.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gram_is_the_exact_symmetric_product_for_any_block_cut() {
+        // Atom counts below, at and across multiples of the block, so partial blocks run.
+        for (p, k) in [(7usize, 1usize), (9, 31), (16, 32), (20, 50), (144, 97)] {
+            let d64: Vec<f64> = (0..p * k)
+                .map(|i| ((i * 7919) % 101) as f64 / 101.0 - 0.5)
+                .collect();
+            let gram = gram_f64(&d64, p, k);
+            for j in 0..k {
+                for i in 0..k {
+                    assert_eq!(gram[j * k + i].to_bits(), gram[i * k + j].to_bits());
+                    let dot: f64 = (0..p).map(|r| d64[i * p + r] * d64[j * p + r]).sum();
+                    // p terms of size <= 0.25, each product rounded once: 1e-13 is far above
+                    // the rounding of any summation order and far below any wrong entry.
+                    assert!((gram[j * k + i] - dot).abs() < 1e-13, "{p}x{k} ({i},{j})");
+                }
+            }
+        }
     }
 }

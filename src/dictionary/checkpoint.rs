@@ -29,7 +29,7 @@ pub struct Meta {
     pub patches_sha256: String,
     pub pixels: usize,
     pub patch_count: usize,
-    /// Worker threads of the run; bit-identical resumes need the same count.
+    /// Worker threads of the run (informational: the bytes do not depend on it).
     pub threads: usize,
     pub rule_len: usize,
     pub validation_len: usize,

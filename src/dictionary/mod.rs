@@ -13,6 +13,7 @@ pub mod learner;
 pub mod mod_rule;
 pub mod olshausen;
 pub mod online;
+mod online_parts;
 mod products;
 
 use crate::error::Result;

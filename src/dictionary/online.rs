@@ -1,8 +1,11 @@
 //! Online dictionary learning by block-coordinate descent on sufficient statistics (Mairal,
 //! Bach, Ponce and Sapiro, ICML 2009 / JMLR 2010): the rule keeps `A = sum a a^T` (atoms x
 //! atoms) and `B = sum x a^T` (pixels x atoms) over all patches seen, discounting old
-//! minibatches, and after each batch sweeps [`BCD_PASSES`] time(s) over the atoms, moving each
-//! to the minimiser of the surrogate objective with the others fixed, then back to unit norm.
+//! minibatches, and after each batch sweeps once over the atoms, moving each to the minimiser
+//! of the surrogate objective with the others fixed, then back to unit norm. (As SPAMS does by
+//! default. Two sweeps lowered the standard case's held-out objective after one epoch by 0.026
+//! on average over 8 patch orders, about the order-to-order spread, but recovered only 82% of
+//! the planted-dictionary test's atoms, tests/learn_recovery.rs, against a bar of 95%.)
 //!
 //! Forgetting schedule (Mairal 2010, section 3.4.3, with the offsets SPAMS `trainDL` uses in
 //! its default mode): before batch `t` (counted from 0, `n` patches each) is added,
@@ -20,17 +23,14 @@
 //!
 //! Codes are sparse (a few percent nonzero), so the statistics are accumulated from each
 //! patch's nonzero entries only: `s^2 + pixels * s` operations per patch with `s` nonzeros,
-//! instead of a dense product. All buffers are allocated once.
+//! instead of a dense product, split over threads by rows of `B` and columns of `A`. The
+//! arithmetic lives in [`super::online_parts`]; the result does not depend on the number of
+//! threads or the instruction set. All buffers are allocated once.
 
 use super::DictionaryUpdate;
+use super::online_parts::{LANES, PartScratch, Plan, Statistics, accumulate_part, sweep};
 use crate::error::{Error, Result};
 use nalgebra::DMatrix;
-
-/// Block-coordinate sweeps over the atoms after each batch, as in SPAMS. Two passes lowered
-/// the standard case's held-out objective after one epoch by 0.026 on average over 8 patch
-/// orders (26.911 against 26.938, about the order-to-order spread), but recovered only 82% of
-/// the atoms of the planted-dictionary test (tests/learn_recovery.rs, bar 95%), so one it is.
-pub const BCD_PASSES: usize = 1;
 
 /// The online block-coordinate-descent rule.
 #[derive(Debug, Clone)]
@@ -41,8 +41,9 @@ pub struct OnlineBcd {
     b: DMatrix<f32>,
     /// Updates done so far (the `t` of the forgetting schedule).
     updates: u64,
-    nz_index: Vec<usize>,
-    nz_value: Vec<f32>,
+    /// One scratch per part of the statistics pass, grown to the most parts used.
+    scratch: Vec<PartScratch>,
+    /// `D a_j` during the sweep.
     column: Vec<f32>,
 }
 
@@ -52,8 +53,7 @@ impl OnlineBcd {
             a: DMatrix::zeros(atoms, atoms),
             b: DMatrix::zeros(pixels, atoms),
             updates: 0,
-            nz_index: Vec::with_capacity(atoms),
-            nz_value: Vec::with_capacity(atoms),
+            scratch: vec![PartScratch::new(atoms)],
             column: vec![0.0; pixels],
         }
     }
@@ -80,148 +80,74 @@ impl OnlineBcd {
         (m + 1.0 - n) / (m + 1.0)
     }
 
-    #[inline(always)]
-    fn accumulate(&mut self, x: &DMatrix<f32>, codes: &DMatrix<f32>) {
+    /// How many parts the statistics pass is cut into: one per thread of the current pool, at
+    /// most one per 16 rows, and one when a batch is too small (under about 16k pixel
+    /// values) for the parallel pass to pay for itself.
+    fn parts_for(pixels: usize, patches: usize) -> usize {
+        if pixels * patches < 1 << 14 {
+            return 1;
+        }
+        rayon::current_num_threads()
+            .min(pixels.div_ceil(LANES))
+            .max(1)
+    }
+
+    /// Discounts the statistics, adds the batch in `parts` parts, then sweeps once over the
+    /// atoms. The result does not depend on `parts`.
+    fn update_in_parts(
+        &mut self,
+        d: &mut DMatrix<f32>,
+        x: &DMatrix<f32>,
+        codes: &DMatrix<f32>,
+        parts: usize,
+    ) {
+        let (pixels, atoms) = (d.nrows(), d.ncols());
+        assert_eq!((x.nrows(), codes.nrows()), (pixels, atoms), "update shapes");
+        assert_eq!(
+            x.ncols(),
+            codes.ncols(),
+            "patches and codes differ in number"
+        );
         let n = x.ncols();
-        let beta = Self::forgetting_factor(self.updates, n) as f32;
-        self.a.iter_mut().for_each(|v| *v *= beta);
-        self.b.iter_mut().for_each(|v| *v *= beta);
-        let inv_n = 1.0 / n as f32;
-        let k = self.a.nrows();
-        let p = self.b.nrows();
-        let a_stat = self.a.as_mut_slice();
-        let b_stat = self.b.as_mut_slice();
-        for i in 0..n {
-            self.nz_index.clear();
-            self.nz_value.clear();
-            for (j, &v) in codes.column(i).iter().enumerate() {
-                if v != 0.0 {
-                    self.nz_index.push(j);
-                    self.nz_value.push(v);
-                }
-            }
-            let xi = x.column(i);
-            let xi = xi.as_slice();
-            for (&q, &vq) in self.nz_index.iter().zip(&self.nz_value) {
-                let scaled = vq * inv_n;
-                let a_col = &mut a_stat[q * k..(q + 1) * k];
-                for (&r, &vr) in self.nz_index.iter().zip(&self.nz_value) {
-                    a_col[r] += vr * scaled;
-                }
-                let b_col = &mut b_stat[q * p..(q + 1) * p];
-                for (bv, &xv) in b_col.iter_mut().zip(xi) {
-                    *bv += xv * scaled;
-                }
-            }
-        }
-    }
-
-    /// One Gauss-Seidel sweep over the atoms: `d_j <- normalise(d_j + (b_j - D a_j) / A_jj)`.
-    /// Atoms with (near) zero `A_jj` have had no usage since they were (re)born and are left
-    /// alone; the dead-atom rule of the learning loop handles them.
-    #[inline(always)]
-    fn sweep(&mut self, d: &mut DMatrix<f32>) {
-        let (p, k) = (d.nrows(), d.ncols());
-        let a_stat = self.a.as_slice();
-        let b_stat = self.b.as_slice();
-        let dict = d.as_mut_slice();
-        for j in 0..k {
-            let a_col = &a_stat[j * k..(j + 1) * k];
-            let ajj = a_col[j];
-            if ajj <= 1e-10 {
-                continue;
-            }
-            dict_times(dict, p, a_col, &mut self.column);
-            let inv = 1.0 / ajj;
-            let bj = &b_stat[j * p..(j + 1) * p];
-            let dj = &mut dict[j * p..(j + 1) * p];
-            let mut norm2 = 0.0f32;
-            for ((dv, &bv), &cv) in dj.iter_mut().zip(bj).zip(&self.column) {
-                *dv += (bv - cv) * inv;
-                norm2 += *dv * *dv;
-            }
-            let norm = norm2.sqrt();
-            if norm > 1e-12 {
-                dj.iter_mut().for_each(|v| *v /= norm);
-            }
-        }
-    }
-
-    /// Accumulates the batch, then sweeps: the whole update, inlined into one function per
-    /// instruction set by [`OnlineBcd::update_dispatch`].
-    #[inline(always)]
-    fn update_inline(&mut self, d: &mut DMatrix<f32>, x: &DMatrix<f32>, codes: &DMatrix<f32>) {
-        self.accumulate(x, codes);
+        let plan = Plan {
+            pixels,
+            atoms,
+            patches: n,
+            parts,
+            beta: Self::forgetting_factor(self.updates, n) as f32,
+            weight: 1.0 / n as f32,
+        };
         self.updates += 1;
-        for _ in 0..BCD_PASSES {
-            self.sweep(d);
+        if self.scratch.len() < parts {
+            self.scratch.resize_with(parts, || PartScratch::new(atoms));
         }
-    }
-
-    /// Runs the update compiled for the widest vector instructions the CPU has. The sweep is
-    /// k matrix-vector products with the dictionary (about 9.4 MFLOP per batch at 144 x 256);
-    /// compiled for the baseline SSE2 target it ran at about 3.6 GFLOP/s. Every variant does
-    /// the same operations in the same order (Rust never fuses a multiply and an add), so the
-    /// result does not depend on which one runs.
-    fn update_dispatch(&mut self, d: &mut DMatrix<f32>, x: &DMatrix<f32>, codes: &DMatrix<f32>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-            fn avx512(r: &mut OnlineBcd, d: &mut DMatrix<f32>, x: &DMatrix<f32>, c: &DMatrix<f32>) {
-                r.update_inline(d, x, c)
-            }
-            #[target_feature(enable = "avx2,fma")]
-            fn avx2(r: &mut OnlineBcd, d: &mut DMatrix<f32>, x: &DMatrix<f32>, c: &DMatrix<f32>) {
-                r.update_inline(d, x, c)
-            }
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-            {
-                // SAFETY: the CPU has the features the function is compiled for.
-                return unsafe { avx512(self, d, x, codes) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: as above.
-                return unsafe { avx2(self, d, x, codes) };
-            }
+        let stats = Statistics {
+            a: self.a.as_mut_ptr(),
+            b: self.b.as_mut_ptr(),
+        };
+        let (xs, cs) = (x.as_slice(), codes.as_slice());
+        if parts == 1 {
+            // SAFETY: A and B are borrowed mutably here and part 0 of 1 owns all of them.
+            unsafe { accumulate_part(0, &plan, stats, xs, cs, &mut self.scratch[0]) };
+        } else {
+            rayon::scope(|scope| {
+                for (t, scratch) in self.scratch[..parts].iter_mut().enumerate() {
+                    let plan = &plan;
+                    // SAFETY: A and B are borrowed mutably for the whole scope, and the parts
+                    // write disjoint pieces of them (see `Plan`).
+                    scope.spawn(move |_| unsafe {
+                        accumulate_part(t, plan, stats, xs, cs, scratch)
+                    });
+                }
+            });
         }
-        self.update_inline(d, x, codes)
-    }
-}
-
-/// Rows of `D a` computed together: three 16-float vectors, so the partial sums stay in
-/// registers while the loop runs over the atoms, and each dictionary value is loaded once.
-const ROWS: usize = 48;
-
-/// `out = D a` for the column-major `dict` (pixels `p` x atoms `a.len()`). Each output row is
-/// the sum over atoms in atom order, the same order for every row block, so the result is the
-/// same whatever the number of threads or the instruction set.
-#[inline(always)]
-fn dict_times(dict: &[f32], p: usize, a: &[f32], out: &mut [f32]) {
-    let out = &mut out[..p];
-    let mut r0 = 0;
-    while r0 + ROWS <= p {
-        let mut acc = [0f32; ROWS];
-        for (l, &al) in a.iter().enumerate() {
-            let dl = &dict[l * p + r0..l * p + r0 + ROWS];
-            for (s, &dv) in acc.iter_mut().zip(dl) {
-                *s += dv * al;
-            }
-        }
-        out[r0..r0 + ROWS].copy_from_slice(&acc);
-        r0 += ROWS;
-    }
-    if r0 < p {
-        let tail = &mut out[r0..];
-        tail.fill(0.0);
-        for (l, &al) in a.iter().enumerate() {
-            let dl = &dict[l * p + r0..(l + 1) * p];
-            for (s, &dv) in tail.iter_mut().zip(dl) {
-                *s += dv * al;
-            }
-        }
+        sweep(
+            d.as_mut_slice(),
+            self.a.as_slice(),
+            self.b.as_slice(),
+            pixels,
+            &mut self.column,
+        );
     }
 }
 
@@ -231,7 +157,8 @@ impl DictionaryUpdate for OnlineBcd {
     }
 
     fn update(&mut self, d: &mut DMatrix<f32>, x: &DMatrix<f32>, codes: &DMatrix<f32>) {
-        self.update_dispatch(d, x, codes);
+        let parts = Self::parts_for(d.nrows(), x.ncols());
+        self.update_in_parts(d, x, codes, parts);
     }
 
     fn reset_atom(&mut self, _d: &mut DMatrix<f32>, j: usize) {
@@ -281,34 +208,55 @@ mod tests {
             }
         });
         let mut rule = OnlineBcd::new(5, 3);
-        rule.accumulate(&x, &codes);
-        // The statistics start at zero, so after one update A = C C^T / n and B = X C^T / n.
+        let mut d = DMatrix::from_fn(5, 3, |i, j| ((i * 3 + j) % 4) as f32 - 1.5);
+        rule.update_in_parts(&mut d, &x, &codes, 1);
+        // The statistics start at zero, so after one update A = C C^T / n and B = X C^T / n
+        // (the sweep reads them but does not change them).
         let dense_a = &codes * codes.transpose() / 4.0;
         let dense_b = &x * codes.transpose() / 4.0;
         assert!((rule.a.clone() - dense_a).abs().max() < 1e-6);
         assert!((rule.b.clone() - dense_b).abs().max() < 1e-6);
     }
 
+    /// Three updates of a 150 x 40 dictionary (150 is not a multiple of the 16-row vector, so
+    /// the last band is short) from seeded random sparse codes, cut into `parts` parts.
+    fn run_updates(parts: usize) -> (DMatrix<f32>, Vec<f32>) {
+        let (p, k, n) = (150, 40, 64);
+        let mut seed = 12345u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        };
+        let mut d = DMatrix::from_fn(p, k, |_, _| next());
+        crate::dictionary::normalize_columns(&mut d);
+        let mut rule = OnlineBcd::new(p, k);
+        for _ in 0..3 {
+            let x = DMatrix::from_fn(p, n, |_, _| next());
+            let codes = DMatrix::from_fn(k, n, |_, _| {
+                let v = next();
+                if v.abs() < 0.1 { v * 10.0 } else { 0.0 }
+            });
+            rule.update_in_parts(&mut d, &x, &codes, parts);
+        }
+        (d, rule.state())
+    }
+
     #[test]
-    fn dict_times_sums_in_atom_order_for_any_height() {
-        // Heights below, at and between multiples of the 48-row block, so the tail path runs.
-        for p in [5usize, 48, 100, 144, 256] {
-            let k = 37;
-            let d: Vec<f32> = (0..p * k)
-                .map(|i| ((i * 7919) % 97) as f32 / 97.0 - 0.5)
-                .collect();
-            let a: Vec<f32> = (0..k).map(|l| ((l * 31) % 11) as f32 * 0.3 - 1.2).collect();
-            let mut out = vec![f32::NAN; p + 3];
-            dict_times(&d, p, &a, &mut out);
-            for r in 0..p {
-                // The same left-to-right sum over atoms, so the values must match bit for bit.
-                let mut expect = 0f32;
-                for l in 0..k {
-                    expect += d[l * p + r] * a[l];
-                }
-                assert_eq!(out[r].to_bits(), expect.to_bits(), "p {p} row {r}");
-            }
-            assert!(out[p].is_nan(), "wrote past p");
+    fn the_update_does_not_depend_on_the_number_of_parts() {
+        let (d1, s1) = run_updates(1);
+        assert!(d1.column_iter().all(|c| (c.norm() - 1.0).abs() < 1e-5));
+        // More parts than 16-row bands (10 here) leaves some parts without rows.
+        for parts in [2, 3, 10, 12] {
+            let (d, s) = run_updates(parts);
+            let same = d
+                .iter()
+                .zip(d1.iter())
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "dictionary differs with {parts} parts");
+            let same = s.iter().zip(&s1).all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "statistics differ with {parts} parts");
         }
     }
 
