@@ -161,13 +161,23 @@ fn gram_f64(d64: &[f64], p: usize, k: usize) -> Vec<f64> {
             (j0, j1, upper)
         })
         .collect();
-    // Block b holds rows 0..j1 of columns j0..j1 (j1 rows per column).
+    // Block b holds rows 0..j1 of columns j0..j1 (j1 rows per column): copy each column's
+    // part on and above the diagonal, then mirror it tile by tile, so both the strided reads
+    // and the contiguous writes stay within a few kilobytes (a plain transposed copy walked
+    // the whole matrix with a 2 KB stride and cost as much as the product).
     for (j0, j1, upper) in blocks {
         for j in j0..j1 {
-            for i in 0..=j {
-                let v = upper[(j - j0) * j1 + i];
-                gram[j * k + i] = v;
-                gram[i * k + j] = v;
+            gram[j * k..j * k + j + 1]
+                .copy_from_slice(&upper[(j - j0) * j1..(j - j0) * j1 + j + 1]);
+        }
+    }
+    const TILE: usize = 32;
+    for i0 in (0..k).step_by(TILE) {
+        for j0 in (i0..k).step_by(TILE) {
+            for i in i0..(i0 + TILE).min(k) {
+                for j in j0.max(i + 1)..(j0 + TILE).min(k) {
+                    gram[i * k + j] = gram[j * k + i];
+                }
             }
         }
     }

@@ -28,7 +28,9 @@
 //! threads or the instruction set. All buffers are allocated once.
 
 use super::DictionaryUpdate;
-use super::online_parts::{LANES, PartScratch, Plan, Statistics, accumulate_part, sweep};
+use super::online_parts::{
+    LANES, PartScratch, Plan, Statistics, SweepScratch, accumulate_part, sweep,
+};
 use crate::error::{Error, Result};
 use nalgebra::DMatrix;
 
@@ -43,8 +45,7 @@ pub struct OnlineBcd {
     updates: u64,
     /// One scratch per part of the statistics pass, grown to the most parts used.
     scratch: Vec<PartScratch>,
-    /// `D a_j` during the sweep.
-    column: Vec<f32>,
+    sweep_scratch: SweepScratch,
 }
 
 impl OnlineBcd {
@@ -54,7 +55,7 @@ impl OnlineBcd {
             b: DMatrix::zeros(pixels, atoms),
             updates: 0,
             scratch: vec![PartScratch::new(atoms)],
-            column: vec![0.0; pixels],
+            sweep_scratch: SweepScratch::new(pixels),
         }
     }
 
@@ -146,7 +147,7 @@ impl OnlineBcd {
             self.a.as_slice(),
             self.b.as_slice(),
             pixels,
-            &mut self.column,
+            &mut self.sweep_scratch,
         );
     }
 }
