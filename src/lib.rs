@@ -31,6 +31,7 @@ pub mod dictionary;
 pub mod error;
 pub mod interrupt;
 pub mod io;
+pub mod linalg;
 pub mod observer;
 pub mod patches;
 pub mod study;

@@ -12,6 +12,7 @@
 //! b must move to line up with a; `sign` is -1 when b lines up with a sign-flipped.
 
 use super::planes::{self, ColourMode};
+use crate::linalg::{View, ViewMut, sgemm};
 use crate::viz::montage::Bank;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -216,25 +217,15 @@ pub fn aligned(bank: &Normalised, index: usize, dx: i32, dy: i32, sign: i8) -> V
 /// product (rows x cols, row-major) = a (rows x dim) * b (cols x dim)^T.
 fn gemm_abt(a: &[f32], b: &[f32], rows: usize, cols: usize, dim: usize, product: &mut [f32]) {
     assert!(a.len() >= rows * dim && b.len() >= cols * dim && product.len() >= rows * cols);
-    // SAFETY: the assertion above bounds every index the strides below can reach.
-    unsafe {
-        matrixmultiply::sgemm(
-            rows,
-            dim,
-            cols,
-            1.0,
-            a.as_ptr(),
-            dim as isize,
-            1,
-            b.as_ptr(),
-            1,
-            dim as isize,
-            0.0,
-            product.as_mut_ptr(),
-            cols as isize,
-            1,
-        );
-    }
+    let (a, b) = (View::rows(a, dim), View::transposed(b, dim));
+    sgemm(
+        (rows, dim, cols),
+        1.0,
+        a,
+        b,
+        0.0,
+        ViewMut::rows(product, cols),
+    );
 }
 
 /// A surrogate of `bank` with each filter's amplitude spectrum (per channel) kept and its

@@ -1,8 +1,10 @@
 //! The dense products of the dictionary updates (residuals, sufficient statistics, MOD's
 //! normal equations) on nalgebra's column-major matrices, routed through `matrixmultiply`
 //! with strides so a transposed operand costs no copy (nalgebra's own transposed products are
-//! several times slower at these shapes).
+//! several times slower at these shapes). The product itself is the crate's shared one in
+//! [`crate::linalg`].
 
+use crate::linalg::{self, View, ViewMut};
 use nalgebra::DMatrix;
 
 /// `c <- alpha * op(a) * op(b) + beta * c`, where `op` transposes when the flag is set.
@@ -15,35 +17,26 @@ fn sgemm(
     beta: f32,
     c: &mut DMatrix<f32>,
 ) {
-    // (rows, cols, row stride, column stride) of op(x) over x's column-major storage.
-    let view = |x: &DMatrix<f32>, t: bool| {
-        let (r, k, ld) = (x.nrows(), x.ncols(), x.nrows() as isize);
-        if t { (k, r, ld, 1) } else { (r, k, 1, ld) }
-    };
-    let (m, k, ars, acs) = view(a, ta);
-    let (kb, n, brs, bcs) = view(b, tb);
+    // op(x) as a strided view of x's column-major storage, with its (rows, cols).
+    fn op(x: &DMatrix<f32>, t: bool) -> (usize, usize, View<'_>) {
+        let (r, k) = x.shape();
+        let v = View {
+            data: x.as_slice(),
+            row_stride: 1,
+            col_stride: r,
+        };
+        if t { (k, r, v.t()) } else { (r, k, v) }
+    }
+    let (m, k, av) = op(a, ta);
+    let (kb, n, bv) = op(b, tb);
     assert_eq!(k, kb, "inner dimensions differ");
     assert_eq!((c.nrows(), c.ncols()), (m, n), "output shape");
-    // SAFETY: the shapes are asserted above and the strides describe each operand's
-    // column-major storage, so every index the kernel forms is inside its matrix.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            alpha,
-            a.as_ptr(),
-            ars,
-            acs,
-            b.as_ptr(),
-            brs,
-            bcs,
-            beta,
-            c.as_mut_ptr(),
-            1,
-            m as isize,
-        );
-    }
+    let cv = ViewMut {
+        data: c.as_mut_slice(),
+        row_stride: 1,
+        col_stride: m,
+    };
+    linalg::sgemm((m, k, n), alpha, av, bv, beta, cv);
 }
 
 /// `c <- alpha * a * b + beta * c`.

@@ -15,6 +15,7 @@
 //!   of near-zero variance (such as the removed DC component) are not blown up.
 
 use crate::io::images::GrayImage;
+use crate::linalg::{View, ViewMut, sgemm};
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 use rustfft::FftPlanner;
@@ -295,26 +296,8 @@ impl Zca {
         }
         tmp.clear();
         tmp.resize(rows * d, 0.0);
-        // SAFETY: all pointers cover rows x d (block, tmp) and d x d (matrix) elements with
-        // the row-major strides given.
-        unsafe {
-            matrixmultiply::sgemm(
-                rows,
-                d,
-                d,
-                1.0,
-                block.as_ptr(),
-                d as isize,
-                1,
-                self.matrix.as_ptr(),
-                d as isize,
-                1,
-                0.0,
-                tmp.as_mut_ptr(),
-                d as isize,
-                1,
-            );
-        }
+        let (a, w) = (View::rows(block, d), View::rows(&self.matrix, d));
+        sgemm((rows, d, d), 1.0, a, w, 0.0, ViewMut::rows(tmp, d));
         block.copy_from_slice(tmp);
     }
 }

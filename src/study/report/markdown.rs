@@ -1,0 +1,282 @@
+//! `report.md`: the study's questions in order, each answered by rows copied verbatim from
+//! the CSV tables (read back from disk, so the text cannot disagree with the files) plus
+//! the figures, under a header that records the command lines and their wall time.
+
+use super::{CONV2_SUMMARY, StudyResults, table_names};
+use crate::error::{Error, Result};
+use crate::study::layout;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// A Markdown table of the rows of `csv` that `keep` accepts, with the named columns, cells
+/// copied verbatim, under a line naming the source file.
+fn markdown_table(
+    out: &Path,
+    csv_name: &str,
+    columns: &[&str],
+    keep: impl Fn(&csv::StringRecord, &csv::StringRecord) -> bool,
+) -> Result<String> {
+    let path = out.join(csv_name);
+    let mut reader = csv::Reader::from_path(&path)
+        .map_err(|e| Error::bad_input(&path, "csv", "unreadable", e.to_string()))?;
+    let header = reader
+        .headers()
+        .map_err(|e| Error::bad_input(&path, "header", "unreadable", e.to_string()))?
+        .clone();
+    let index: Vec<usize> = columns
+        .iter()
+        .map(|c| {
+            header.iter().position(|h| h == *c).ok_or_else(|| {
+                Error::failed(
+                    "writing the report",
+                    format!("{csv_name} has no column {c}"),
+                )
+            })
+        })
+        .collect::<Result<_>>()?;
+    let mut s = format!("Source: `{csv_name}`\n\n| {} |\n", columns.join(" | "));
+    let _ = writeln!(s, "|{}", "---|".repeat(columns.len()));
+    for rec in reader.records() {
+        let rec = rec.map_err(|e| Error::bad_input(&path, "row", "unreadable", e.to_string()))?;
+        if keep(&header, &rec) {
+            let cells: Vec<&str> = index.iter().map(|&i| &rec[i]).collect();
+            let _ = writeln!(s, "| {} |", cells.join(" | "));
+        }
+    }
+    s.push('\n');
+    Ok(s)
+}
+
+/// The row filter of a table shown whole.
+fn every_row(_: &csv::StringRecord, _: &csv::StringRecord) -> bool {
+    true
+}
+
+/// Field `name` of `rec` under `header`.
+fn field<'a>(header: &csv::StringRecord, rec: &'a csv::StringRecord, name: &str) -> &'a str {
+    header
+        .iter()
+        .position(|h| h == name)
+        .map_or("", |i| &rec[i])
+}
+
+pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
+    let c = &r.config;
+    let last = c.epochs.to_string();
+    let first_seed = c.seed.to_string();
+    // The learning curves' end points: epoch 0 and the last epoch of the first replicate of
+    // every variant whose first layer trains.
+    let ends_of_first_replicate = |h: &csv::StringRecord, rec: &csv::StringRecord| {
+        let epoch = field(h, rec, "epoch");
+        field(h, rec, "seed") == first_seed
+            && (epoch == "0" || epoch == last)
+            && !field(h, rec, "variant").ends_with("-fixed")
+    };
+    let plain = format!("plain-s{}", c.seed);
+    let mut s = String::new();
+    let _ = writeln!(s, "# simplecell study report\n");
+    let text = |v: &serde_json::Value, key: &str| {
+        v.get(key).map_or(String::new(), |x| {
+            x.as_str().map_or_else(|| x.to_string(), str::to_string)
+        })
+    };
+    let seconds = |v: &serde_json::Value| v.get("seconds").and_then(|x| x.as_f64()).unwrap_or(0.0);
+    let total: f64 = r.invocations.iter().map(seconds).sum();
+    let _ = writeln!(
+        s,
+        "Made by the command line(s) below, as recorded in the sidecar ({} s of wall time in \
+         all, on {} threads). Every parameter, seed and version is in `{}`; every table below is copied from the CSV \
+         named above it, and every CSV was written by the last of these commands.\n",
+        total.round(),
+        rayon::current_num_threads(),
+        layout::SIDECAR
+    );
+    for v in &r.invocations {
+        let status = if v.get("finished").and_then(|f| f.as_bool()) == Some(true) {
+            "finished"
+        } else {
+            "stopped before the end"
+        };
+        let _ = writeln!(
+            s,
+            "- `{}` ({} s, {status})",
+            text(v, "command_line"),
+            seconds(v).round()
+        );
+    }
+    s.push('\n');
+    let _ = writeln!(
+        s,
+        "CNN: the reference net (conv {k}x{k}, {f} filters -> ReLU -> max-pool -> conv 5x5, 64 -> \
+         ReLU -> max-pool -> linear), {e} epochs of SGD (lr {lr}, momentum {m}, batch {b}) on \
+         grayscale images unless the variant says otherwise. Reference: {f} dictionary atoms \
+         of {k}x{k} whitened patches (lambda {l}), a Gabor bank and a random bank of the same \
+         size and count.\n",
+        k = c.kernel,
+        f = c.filters,
+        e = c.epochs,
+        lr = c.lr,
+        m = c.momentum,
+        b = c.batch_size,
+        l = c.lambda,
+    );
+    let _ = writeln!(s, "## 1. The unsupervised reference\n");
+    let _ = writeln!(
+        s,
+        "![dictionary](reference/dictionary.png) ![gabor](reference/gabor.png) \
+         ![random](reference/random.png)\n\nDictionary, Gabor bank, random bank. Each bank \
+         against the dictionary (the dictionary's own row is the ceiling):\n"
+    );
+    s += &markdown_table(
+        out,
+        layout::REFERENCE_BANKS,
+        &[
+            "bank",
+            "matched_similarity_to_dictionary",
+            "null_mean",
+            "gabor_r2_median",
+            "gabor_r2_ge_0.7",
+            "energy80_area_median",
+        ],
+        every_row,
+    )?;
+    let _ = writeln!(s, "## 2. Similarity to the dictionary over training\n");
+    let _ = writeln!(
+        s,
+        "Matched similarity is the mean, over an optimal one-to-one matching, of the largest \
+         |cosine| over shifts; the null is the same score against phase-randomised copies of \
+         the dictionary (same spectra, no localization); z = (matched - null) / sd. Epoch 0 \
+         is the random initialisation (the control). First replicate of every variant whose \
+         first layer trains, at epoch 0 and {last}:\n"
+    );
+    s += &markdown_table(
+        out,
+        layout::SIMILARITY,
+        &[
+            "run",
+            "input",
+            "epoch",
+            "matched_similarity",
+            "null_mean",
+            "z",
+            "gabor_r2_median",
+            "gabor_r2_ge_0.7",
+            "energy80_area_median",
+            "orientation_kuiper_p",
+            "frequency_ks_p",
+            "nx_ks_p",
+        ],
+        ends_of_first_replicate,
+    )?;
+    let _ = writeln!(
+        s,
+        "![similarity](similarity_curve.png) ![nx-ny](nx_ny.png)\n\n\
+         ![r2](gabor_r2_hist.png) ![orientations](orientation_hist.png) \
+         ![frequencies](frequency_hist.png)\n\n\
+         First layer of `{plain}` at epoch 0 and at the end, and of the colour run at the end:\n\n\
+         ![epoch 0](runs/{plain}/conv1_epoch_000.png) \
+         ![final](runs/{plain}/conv1_epoch_{e:03}.png) \
+         ![colour](runs/colour-s{seed}/conv1_epoch_{e:03}.png)\n\n\
+         Per-filter Gabor parameters of these banks: `{gp}`.\n",
+        e = c.epochs,
+        seed = c.seed,
+        gp = layout::GABOR_PARAMETERS,
+    );
+    let _ = writeln!(s, "## 3. Implicit sparsity\n");
+    let _ = writeln!(
+        s,
+        "First-layer activations on {n} test images (fraction of zeros after the ReLU, \
+         per-image Hoyer sparsity of the ReLU map, excess kurtosis of the pre-activations) \
+         and the filters' own weights (mean Hoyer, mean excess kurtosis), at epoch 0 and \
+         {last}:\n",
+        n = c.activation_sample
+    );
+    s += &markdown_table(
+        out,
+        layout::SPARSITY,
+        &[
+            "run",
+            "epoch",
+            "test_accuracy",
+            "activation_zero_fraction",
+            "activation_hoyer",
+            "preactivation_kurtosis",
+            "filter_hoyer",
+            "filter_kurtosis",
+        ],
+        ends_of_first_replicate,
+    )?;
+    let _ = writeln!(
+        s,
+        "The dictionary's codes on the same test images (whitened as its training patches, \
+         every {k}x{k} patch, exact lasso codes):\n",
+        k = c.kernel
+    );
+    s += &markdown_table(
+        out,
+        layout::CODES,
+        &[
+            "images",
+            "patches",
+            "lambda",
+            "code_zero_fraction",
+            "code_hoyer",
+            "code_kurtosis",
+            "converged_fraction",
+        ],
+        every_row,
+    )?;
+    let _ = writeln!(
+        s,
+        "![activation sparsity](sparsity_curve.png) ![filter sparsity](filter_sparsity_curve.png)\n"
+    );
+    let _ = writeln!(s, "## 4. Replacing the first layer\n");
+    let _ = writeln!(
+        s,
+        "Final test accuracy over {n} seed(s) per condition; fixed banks keep their bytes \
+         through training (only later layers learn):\n",
+        n = c.seeds
+    );
+    s += &markdown_table(
+        out,
+        layout::ACCURACY_SUMMARY,
+        &[
+            "variant",
+            "first_layer",
+            "runs",
+            "mean_test_accuracy",
+            "sd",
+            "min",
+            "max",
+        ],
+        every_row,
+    )?;
+    let _ = writeln!(s, "![accuracy](accuracy.png)\n");
+    let _ = writeln!(s, "## 5. The next layer\n");
+    let _ = writeln!(
+        s,
+        "Preferred inputs of the second convolution's units in `{run}` (gradient ascent on \
+         the input from noise, {steps} steps, cropped to the receptive field), and the \
+         medians of their measures (per unit in `{units}`):\n\n![conv2]({png})\n",
+        run = r.conv2.run,
+        steps = c.ascent_steps,
+        units = layout::CONV2_UNITS,
+        png = layout::CONV2_PNG,
+    );
+    s += &markdown_table(
+        out,
+        CONV2_SUMMARY,
+        &["measure", "median", "q25", "q75"],
+        every_row,
+    )?;
+    let _ = writeln!(s, "## Files\n");
+    for name in table_names() {
+        let _ = writeln!(s, "- `{name}`");
+    }
+    let _ = writeln!(
+        s,
+        "- `runs/RUN/` (each CNN run: `metrics.csv`, `conv1_epoch_NNN.npy/.png/.json`, \
+         `checkpoint.json`, `run.json`), `reference/` (patches' sidecar, dictionary run, banks)"
+    );
+    Ok(s)
+}

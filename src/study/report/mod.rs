@@ -1,0 +1,91 @@
+//! The study's outputs: CSV tables, PNG figures and `report.md`.
+//!
+//! Tables are written first; the report then reads them back and copies the selected rows'
+//! cells verbatim under a "Source:" line naming the CSV, so every number in the report is a
+//! number in a CSV, and `study.json` records the command that made them all. Figures are
+//! drawn from the same records. [`tables`] declares the CSVs, [`figures`] draws the PNGs and
+//! [`markdown`] writes the report's text; this module holds the records they share.
+
+mod figures;
+mod markdown;
+mod tables;
+
+use super::StudyConfig;
+use super::codes::CodeSparsity;
+use super::layout;
+use super::measure::BankMeasures;
+use super::plan::Run;
+use crate::analysis::measures::FilterMeasures;
+use crate::cnn::train::EpochMetrics;
+use crate::error::Result;
+use crate::io::atomic;
+use std::path::Path;
+
+/// One trained run with its logged metrics and the measures of every epoch's first layer.
+pub struct RunRecord {
+    pub run: Run,
+    pub metrics: Vec<EpochMetrics>,
+    /// Index = epoch (0 is the initial network).
+    pub banks: Vec<BankMeasures>,
+}
+
+impl RunRecord {
+    fn last(&self) -> (&EpochMetrics, &BankMeasures) {
+        (
+            self.metrics.last().expect("a run logs epoch 0"),
+            self.banks.last().expect("a run logs epoch 0"),
+        )
+    }
+}
+
+/// The second layer's preferred inputs and their measures.
+pub struct Conv2Record {
+    pub run: String,
+    pub responses: Vec<f32>,
+    pub measures: Vec<FilterMeasures>,
+}
+
+/// Everything the report shows.
+pub struct StudyResults {
+    pub config: StudyConfig,
+    /// Every invocation that worked on the study, first to last, as recorded in the
+    /// sidecar: `command_line`, wall `seconds`, `finished`.
+    pub invocations: Vec<serde_json::Value>,
+    pub runs: Vec<RunRecord>,
+    /// (bank name, measures against the dictionary): dictionary, gabor, random.
+    pub references: Vec<(&'static str, BankMeasures)>,
+    pub codes: CodeSparsity,
+    pub conv2: Conv2Record,
+}
+
+/// The per-measure summary of the second layer (no `layout` name: only the report reads it).
+const CONV2_SUMMARY: &str = "conv2_summary.csv";
+
+/// The study's CSV file names, for output checks and tests.
+pub fn table_names() -> [&'static str; 9] {
+    tables::TABLES.map(|(name, _)| name)
+}
+
+/// The study's figure file names.
+pub fn figure_names() -> [&'static str; 8] {
+    [
+        layout::SIMILARITY_PNG,
+        layout::SPARSITY_PNG,
+        layout::FILTER_SPARSITY_PNG,
+        layout::NXNY_PNG,
+        layout::R2_PNG,
+        layout::ORIENTATION_PNG,
+        layout::FREQUENCY_PNG,
+        layout::ACCURACY_PNG,
+    ]
+}
+
+/// Writes every table, figure and `report.md` into `out`.
+pub fn write_all(out: &Path, r: &StudyResults) -> Result<()> {
+    for (name, table) in tables::TABLES {
+        table(r).write(&out.join(name), true)?;
+    }
+    figures::write_figures(out, r)?;
+    let text = markdown::report_text(out, r)?;
+    atomic::write_bytes(&out.join(layout::REPORT), text.as_bytes(), true)
+}
