@@ -8,7 +8,11 @@ mean(0.5 ||x - D a||^2 + lambda ||a||_1) with exact codes (SPAMS LARS lasso) on 
 patches, the same scorer for all three.
 
 The curve (held-out objective against learning seconds) comes from runs stopped after
-1/8, 1/4, 1/2 and 1 epoch; the table is the full epoch.
+1/8, 1/4, 1/2 and 1 epoch; the table is the full epoch. With --repeats N every fraction
+runs N rounds, each round every system once in turn, so a passing load affects both; the
+summary gives each system's median seconds and the median over rounds of the ratio of
+simplecell's time to each peer's in the same round. (Every system is deterministic, so the
+held-out objective is the same in every round.)
 
 Usage:
   SIMPLECELL_BENCH_VENV=/path/to/venv python3 bench/compare_learning.py \
@@ -86,6 +90,30 @@ def score(test, d, lam):
     return float(np.mean(0.5 * np.sum(r * r, axis=0) + lam * np.sum(np.abs(a), axis=0))), float(np.mean(a != 0))
 
 
+def summarize(rows):
+    """Median seconds per system and fraction, and the median same-round ratio to simplecell."""
+    import statistics
+    for steps in sorted({r["steps"] for r in rows}):
+        at = [r for r in rows if r["steps"] == steps]
+        secs = {}
+        for r in at:
+            secs.setdefault(r["system"], {})[r["round"]] = r["learning_seconds"]
+        line = [f"steps {steps}:"]
+        for system, by_round in secs.items():
+            obj = next(r["heldout_objective"] for r in at if r["system"] == system)
+            line.append(f"{system} median {statistics.median(by_round.values()):.2f} s ({len(by_round)} runs, "
+                        f"held-out {obj:.5f})")
+        ours = secs.get("simplecell", {})
+        for system, by_round in secs.items():
+            if system == "simplecell":
+                continue
+            ratios = [ours[k] / by_round[k] for k in by_round if k in ours]
+            if ratios:
+                line.append(f"simplecell/{system} median ratio {statistics.median(ratios):.3f} "
+                            f"(rounds: {', '.join(f'{x:.3f}' for x in ratios)})")
+        print("  ".join(line), flush=True)
+
+
 def main():
     ensure_venv()
     import numpy as np
@@ -100,6 +128,7 @@ def main():
     ap.add_argument("--systems", default="simplecell,spams,sklearn")
     ap.add_argument("--binary", default=str(REPO / "target/release/simplecell"))
     ap.add_argument("--out", default="/work/bench-data/learn-compare")
+    ap.add_argument("--repeats", type=int, default=1, help="rounds per fraction (medians reported)")
     args = ap.parse_args()
 
     data = Path(args.data)
@@ -117,8 +146,8 @@ def main():
     epoch_steps = -(-len(train) // args.batch)
     fractions = [float(f) for f in args.fractions.split(",")]
     rows = []
-    for frac in fractions:
-        steps = max(1, round(frac * epoch_steps))
+    runs = [(max(1, round(frac * epoch_steps)), r) for frac in fractions for r in range(args.repeats)]
+    for steps, round_no in runs:
         for system in args.systems.split(","):
             dpath = out / f"{system}_{steps}.npy"
             if system == "simplecell":
@@ -145,7 +174,8 @@ def main():
                 secs = json.loads(res.stdout.strip().splitlines()[-1])["seconds"]
                 d = np.load(dpath)
             obj, nnz = score(test, d, lam)
-            rows.append(dict(system=system, threads=args.threads, steps=steps, patches_seen=steps * args.batch,
+            rows.append(dict(system=system, threads=args.threads, steps=steps, round=round_no,
+                             patches_seen=steps * args.batch,
                              learning_seconds=secs, process_seconds=wall, heldout_objective=obj,
                              heldout_nonzero=nnz))
             print(f"{system:10s} steps {steps:5d}  learn {secs:7.2f} s  (process {wall:6.2f} s)  "
@@ -153,10 +183,13 @@ def main():
     init_obj, _ = score(test, init, lam)
     csv = out / f"curve_threads{args.threads}.csv"
     with open(csv, "w") as f:
-        f.write("system,threads,steps,patches_seen,learning_seconds,process_seconds,heldout_objective,heldout_nonzero\n")
+        f.write("system,threads,steps,round,patches_seen,learning_seconds,process_seconds,heldout_objective,"
+                "heldout_nonzero\n")
         for r in rows:
-            f.write(",".join(str(r[k]) for k in ["system", "threads", "steps", "patches_seen", "learning_seconds",
-                                                 "process_seconds", "heldout_objective", "heldout_nonzero"]) + "\n")
+            f.write(",".join(str(r[k]) for k in ["system", "threads", "steps", "round", "patches_seen",
+                                                 "learning_seconds", "process_seconds", "heldout_objective",
+                                                 "heldout_nonzero"]) + "\n")
+    summarize(rows)
     print(f"initial dictionary held-out objective {init_obj:.5f}; curve written to {csv}")
 
 
