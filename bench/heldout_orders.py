@@ -15,9 +15,18 @@ Usage:
   SIMPLECELL_BENCH_VENV=/path/to/venv python3 bench/heldout_orders.py \
       --data /work/bench-data/standard --orders 16 --binary target/release/simplecell
 
+With --paired both systems see every order identically, so the order noise cancels from
+the difference: order k is a seeded permutation P_k of the training rows (order 0: the file's
+order), simplecell learns from the rows in that order with --no-shuffle, and SPAMS is fed the
+rows placed so that its internal shuffle (glibc srandom(0), then its randperm) visits them in
+the same order. The script first checks that it reproduces SPAMS's shuffle, on a file where
+only one patch is nonzero, and stops if not. It then reports the mean and standard error of
+the per-order differences.
+
 Extra arguments after `--` go to `simplecell learn` (to try a variant of the rule).
 """
 import argparse
+import ctypes
 import json
 import statistics
 import subprocess
@@ -27,6 +36,51 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def spams_order(m):
+    """The order in which SPAMS trainDL (online, from a given D) visits m training columns:
+    Vector<int>::randperm after srandom(0), drawing with glibc's random()."""
+    libc = ctypes.CDLL("libc.so.6")
+    libc.random.restype = ctypes.c_long
+    libc.srandom(0)
+    table = list(range(m))
+    size = m
+    perm = []
+    for _ in range(m):
+        ind = libc.random() % size
+        perm.append(table[ind])
+        table[ind] = table[size - 1]
+        size -= 1
+    return perm
+
+
+def check_spams_order(spams, np, init, patch, lam):
+    """Stops unless SPAMS visits first the column spams_order() says: on a file where only that
+    column is nonzero one batch of one patch moves the dictionary, and where only the second
+    is nonzero it takes two batches."""
+    m = 1000
+    perm = spams_order(m)
+    d0 = np.asfortranarray(init.T.astype(np.float64))
+
+    def learned(nonzero_column, iters):
+        x = np.zeros((init.shape[1], m))
+        if nonzero_column is not None:
+            x[:, nonzero_column] = patch
+        return spams.trainDL(np.asfortranarray(x), D=d0, mode=2, lambda1=lam, lambda2=0.0, iter=iters,
+                             batchsize=1, numThreads=1, verbose=False)
+
+    # SPAMS renormalises the given atoms, so "moved" is against a run on zeros only.
+    unmoved = learned(None, 2)
+
+    def moved(nonzero_column, iters):
+        return bool(np.abs(learned(nonzero_column, iters) - unmoved).max() > 1e-6)
+
+    seen = (moved(perm[0], 1), moved(perm[1], 1), moved(perm[1], 2))
+    if seen != (True, False, True):
+        sys.exit(f"SPAMS does not visit the columns in the order this script reproduces "
+                 f"(moved after 1, 1, 2 batches: {seen}, expected True, False, True); "
+                 f"--paired would not pair the orders")
 
 
 def main():
@@ -44,6 +98,8 @@ def main():
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--systems", default="simplecell,spams")
     ap.add_argument("--binary", default=str(REPO / "target/release/simplecell"))
+    ap.add_argument("--paired", action="store_true",
+                    help="both systems see each order identically (see above)")
     ap.add_argument("extra", nargs="*", help="arguments passed on to simplecell learn (after --)")
     args = ap.parse_args()
 
@@ -67,6 +123,14 @@ def main():
         r = xf - df @ a
         return float(np.mean(0.5 * np.sum(r * r, axis=0) + lam * np.sum(np.abs(a), axis=0)))
 
+    def permuted(order):
+        return train if order == 0 else train[np.random.default_rng(1000 + order).permutation(len(train))]
+
+    if args.paired:
+        check_spams_order(spams, np, init, train[0], lam)
+        spams_perm = np.array(spams_order(len(train)))
+        print("SPAMS's internal order reproduced; pairing the orders", flush=True)
+
     results = {}
     for system in args.systems.split(","):
         objectives = []
@@ -74,15 +138,24 @@ def main():
             t = time.perf_counter()
             if system == "simplecell":
                 out = work / f"simplecell_{order}"
+                patches, order_args = data / "patches_train.npy", ["--seed", str(order)]
+                if args.paired:
+                    patches, order_args = work / "ordered.npy", ["--no-shuffle"]
+                    np.save(patches, permuted(order))
                 subprocess.check_call([args.binary, "--threads", str(args.threads), "--quiet", "learn",
-                                       "--patches", str(data / "patches_train.npy"), "--atoms", str(args.atoms),
+                                       "--patches", str(patches), "--atoms", str(args.atoms),
                                        "--lambda", str(lam), "--batch", str(args.batch), "--steps", str(steps),
                                        "--init", str(work / "init.npy"), "--validation", "0",
-                                       "--validate-every", str(10**9), "--seed", str(order), "--force",
+                                       "--validate-every", str(10**9), *order_args, "--force",
                                        "--out", str(out)] + args.extra)
                 d = np.load(out / "dictionary.npy")
             else:
-                rows = train if order == 0 else train[np.random.default_rng(1000 + order).permutation(len(train))]
+                rows = permuted(order)
+                if args.paired:
+                    # SPAMS visits column spams_perm[i] i-th: put the i-th row of the order there.
+                    placed = np.empty_like(rows)
+                    placed[spams_perm] = rows
+                    rows = placed
                 d = spams.trainDL(np.asfortranarray(rows.T.astype(np.float64)),
                                   D=np.asfortranarray(init.T.astype(np.float64)), mode=2, lambda1=lam,
                                   lambda2=0.0, iter=steps, batchsize=args.batch, numThreads=args.threads,
@@ -101,8 +174,15 @@ def main():
               f"{statistics.stdev(objs) if len(objs) > 1 else float('nan'):.4f}  over {len(objs)} orders")
     if "simplecell" in summary and "spams" in summary:
         (m1, s1), (m2, s2) = summary["simplecell"], summary["spams"]
-        print(f"simplecell - spams: {m1 - m2:+.4f} +- {(s1 * s1 + s2 * s2) ** 0.5:.4f} "
-              f"({100 * (m1 - m2) / m2:+.3f}%)")
+        if args.paired:
+            diffs = [a - b for a, b in zip(results["simplecell"], results["spams"])]
+            se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+            print(f"simplecell - spams, paired by order: {statistics.mean(diffs):+.4f} +- {se:.4f} "
+                  f"({100 * statistics.mean(diffs) / m2:+.3f}%; per order "
+                  f"{min(diffs):+.4f} .. {max(diffs):+.4f})")
+        else:
+            print(f"simplecell - spams: {m1 - m2:+.4f} +- {(s1 * s1 + s2 * s2) ** 0.5:.4f} "
+                  f"({100 * (m1 - m2) / m2:+.3f}%)")
 
 
 if __name__ == "__main__":

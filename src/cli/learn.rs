@@ -67,6 +67,11 @@ pub struct LearnArgs {
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
 
+    /// Take the training patches in file order every epoch instead of a new seeded order
+    /// (for a file that is already shuffled, like scikit-learn's shuffle=False).
+    #[arg(long)]
+    pub no_shuffle: bool,
+
     /// Initial dictionary: data (random training patches), noise, or a path to an
     /// (atoms, pixels) .npy [default: data].
     #[arg(long, value_name = "INIT")]
@@ -126,7 +131,7 @@ pub struct LearnArgs {
 
     /// Continue the run saved in DIR (its checkpoint.bin); other options are taken from the
     /// checkpoint, except a new --epochs/--steps/--time.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["atoms", "lambda", "update", "coder", "batch", "seed", "init", "validation"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["atoms", "lambda", "update", "coder", "batch", "seed", "no_shuffle", "init", "validation"])]
     pub resume: Option<PathBuf>,
 
     /// Overwrite existing outputs in --out.
@@ -213,6 +218,7 @@ impl LearnArgs {
             steps: None,
             time: None,
             seed: None,
+            no_shuffle: false,
             init: None,
             validation: None,
             validate_every: None,
@@ -263,6 +269,7 @@ fn build_config(a: &LearnArgs) -> Result<LearnConfig> {
     if let Some(s) = a.seed {
         c.seed = s;
     }
+    c.shuffle = !a.no_shuffle;
     c.init = match a.init.as_deref().unwrap_or("data") {
         "data" => Init::Data,
         "noise" => Init::Noise,

@@ -149,7 +149,12 @@ pub fn restore(meta: &Meta, values: &[f32], source: PatchSource) -> Result<Learn
     let (d, rest) = values.split_at(p * k);
     let (rule_state, rest) = rest.split_at(meta.rule_len);
     let (d_at_row, val_codes) = rest.split_at(p * k);
-    let schedule = Schedule::new(source.len(), meta.config.validation, meta.config.seed);
+    let schedule = Schedule::new(
+        source.len(),
+        meta.config.validation,
+        meta.config.seed,
+        meta.config.shuffle,
+    );
     if schedule.validation.len() != meta.validation_len {
         return Err(Error::failed(
             "restoring the checkpoint",

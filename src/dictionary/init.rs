@@ -2,7 +2,7 @@
 //! do), Gaussian noise, or a given `.npy` file of shape (atoms, pixels). Every atom starts at
 //! unit norm.
 
-use super::data::{PatchSource, STREAM_INIT, rng_for, shuffle};
+use super::data::{PatchSource, STREAM_INIT, rng_for, shuffle_in_place};
 use super::normalize_columns;
 use crate::error::{Error, Result};
 use nalgebra::DMatrix;
@@ -44,7 +44,7 @@ pub fn initial_dictionary(
                 ));
             }
             let mut picks: Vec<u32> = train.to_vec();
-            shuffle(&mut picks, &mut rng);
+            shuffle_in_place(&mut picks, &mut rng);
             let mut d = DMatrix::zeros(p, atoms);
             source.gather(&picks[..atoms], &mut d);
             d

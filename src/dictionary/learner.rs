@@ -48,6 +48,10 @@ pub struct LearnConfig {
     pub batch: usize,
     pub stop: StopRule,
     pub seed: u64,
+    /// A new order of the training patches every epoch (true), or file order (false).
+    /// Checkpoints from before the option read as true.
+    #[serde(default = "shuffle_by_default")]
+    pub shuffle: bool,
     pub init: Init,
     /// Held-out patches for the validation objective (0 disables it).
     pub validation: usize,
@@ -64,6 +68,10 @@ pub struct LearnConfig {
     pub of: OfParams,
 }
 
+fn shuffle_by_default() -> bool {
+    true
+}
+
 impl LearnConfig {
     /// Defaults for `atoms` and `lambda`: online rule, active-set CD coder, batch 256, one epoch, seed 0,
     /// init from data, 1,000 held-out patches, a history row every 50 steps.
@@ -76,6 +84,7 @@ impl LearnConfig {
             batch: 256,
             stop: StopRule::Epochs(1.0),
             seed: 0,
+            shuffle: true,
             init: Init::Data,
             validation: 1000,
             validate_every: 50,
@@ -264,7 +273,7 @@ impl Learner {
     /// Starts a run on `source` with a checked `config`.
     pub fn new(config: LearnConfig, source: PatchSource) -> Result<Self> {
         let config = config.check(source.len())?;
-        let schedule = Schedule::new(source.len(), config.validation, config.seed);
+        let schedule = Schedule::new(source.len(), config.validation, config.seed, config.shuffle);
         let d = initial_dictionary(
             &config.init,
             &source,
