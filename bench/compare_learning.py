@@ -8,7 +8,9 @@ mean(0.5 ||x - D a||^2 + lambda ||a||_1) with exact codes (SPAMS LARS lasso) on 
 patches, the same scorer for all three.
 
 The curve (held-out objective against learning seconds) comes from runs stopped after
-1/8, 1/4, 1/2 and 1 epoch; the table is the full epoch. With --repeats N every fraction
+1/8, 1/4, 1/2 and 1 epoch; the table is the full epoch. Each run writes
+curve_threads{N}.csv into --out, and curves.png there plots every such CSV found (one panel
+per thread count). With --repeats N every fraction
 runs N rounds, each round every system once in turn, so a passing load affects both; the
 summary gives each system's median seconds and the median over rounds of the ratio of
 simplecell's time to each peer's in the same round. (Every system is deterministic, so the
@@ -36,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 def ensure_venv():
     from bench_venv import ensure_venv as ensure
 
-    ensure(['numpy', 'scikit-learn', 'spams-bin'])
+    ensure(['numpy', 'scikit-learn', 'spams-bin', 'matplotlib'])
 
 
 def thread_env(threads):
@@ -112,6 +114,42 @@ def summarize(rows):
                 line.append(f"simplecell/{system} median ratio {statistics.median(ratios):.3f} "
                             f"(rounds: {', '.join(f'{x:.3f}' for x in ratios)})")
         print("  ".join(line), flush=True)
+
+
+def plot_curves(out, init_obj):
+    """curves.png in `out`: held-out objective against learning seconds, one panel per
+    curve_threads*.csv found there (the median seconds over rounds at each point)."""
+    import csv
+    import statistics
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = sorted(out.glob("curve_threads*.csv"))
+    fig, axes = plt.subplots(1, len(files), figsize=(5.2 * len(files), 4), squeeze=False, sharey=True)
+    styles = {"simplecell": ("tab:blue", "o"), "spams": ("tab:orange", "s"), "sklearn": ("tab:green", "^")}
+    for ax, path in zip(axes[0], files):
+        rows = list(csv.DictReader(open(path)))
+        for system in dict.fromkeys(r["system"] for r in rows):
+            points = {}
+            for r in rows:
+                if r["system"] == system:
+                    points.setdefault(int(r["patches_seen"]), ([], float(r["heldout_objective"])))[0].append(
+                        float(r["learning_seconds"]))
+            xs = [statistics.median(v[0]) for _, v in sorted(points.items())]
+            ys = [v[1] for _, v in sorted(points.items())]
+            color, marker = styles.get(system, ("black", "x"))
+            ax.plot(xs, ys, marker=marker, color=color, label=system)
+        ax.set_xscale("log")
+        ax.set_xlabel("learning seconds (log scale)")
+        threads = rows[0]["threads"]
+        ax.set_title(f"{threads} thread{'' if threads == '1' else 's'}")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel(f"held-out objective (initial dictionary: {init_obj:.2f})")
+    axes[0][0].legend()
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=110)
+    plt.close(fig)
 
 
 def main():
@@ -190,7 +228,9 @@ def main():
                                                  "learning_seconds", "process_seconds", "heldout_objective",
                                                  "heldout_nonzero"]) + "\n")
     summarize(rows)
-    print(f"initial dictionary held-out objective {init_obj:.5f}; curve written to {csv}")
+    plot_curves(out, init_obj)
+    print(f"initial dictionary held-out objective {init_obj:.5f}; curve written to {csv} "
+          f"(and {out / 'curves.png'})")
 
 
 if __name__ == "__main__":
