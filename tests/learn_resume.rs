@@ -62,6 +62,12 @@ fn learn_args(patches: &Path, out: &Path) -> Vec<String> {
     .collect()
 }
 
+/// Replaces the value that follows `flag` in `args`.
+fn set_arg(args: &mut [String], flag: &str, value: &str) {
+    let i = args.iter().position(|a| a == flag).unwrap();
+    args[i + 1] = value.to_string();
+}
+
 fn spawn(args: &[String]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_simplecell"))
         .args(args)
@@ -122,13 +128,9 @@ fn two_threads_learn_the_same_bytes_as_one() {
         let mut args = learn_args(&patches, &out);
         // Batches of 256 x 64 pixels are large enough for the update's statistics pass to
         // run in two parts (see `OnlineBcd::parts_for`), and the coder runs two blocks.
-        let set = |args: &mut Vec<String>, flag: &str, value: &str| {
-            let i = args.iter().position(|a| a == flag).unwrap();
-            args[i + 1] = value.to_string();
-        };
-        set(&mut args, "--threads", threads);
-        set(&mut args, "--batch", "256");
-        set(&mut args, "--steps", "60");
+        set_arg(&mut args, "--threads", threads);
+        set_arg(&mut args, "--batch", "256");
+        set_arg(&mut args, "--steps", "60");
         let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
         let done = common::simplecell(&refs);
         assert!(done.status.success(), "{}", common::stderr(&done));
@@ -152,10 +154,8 @@ fn without_shuffling_the_seed_does_not_change_the_order() {
     let run = |name: &str, seed: &str, shuffle: bool| {
         let out = dir.path().join(name);
         let mut args = learn_args(&patches, &out);
-        let i = args.iter().position(|a| a == "--seed").unwrap();
-        args[i + 1] = seed.to_string();
-        let i = args.iter().position(|a| a == "--steps").unwrap();
-        args[i + 1] = "120".to_string();
+        set_arg(&mut args, "--seed", seed);
+        set_arg(&mut args, "--steps", "120");
         args.extend(["--validation", "0", "--init", init_path.to_str().unwrap()].map(String::from));
         if !shuffle {
             args.push("--no-shuffle".into());

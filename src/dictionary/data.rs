@@ -8,8 +8,9 @@
 //! patches, and epoch `e` visits the training patches in a permutation drawn from stream `e`
 //! of the seed, or, without shuffling, in file order every epoch (for a file that is
 //! already shuffled, or to replay the order another tool visits, as
-//! `bench/heldout_orders.py --paired` does with SPAMS's). A batch that crosses an epoch boundary takes the rest of one epoch and the
-//! start of the next, so a run's position in the data is just the number of patches seen.
+//! `bench/heldout_orders.py --paired` does with SPAMS's). A batch that crosses an epoch
+//! boundary takes the rest of one epoch and the start of the next, so a run's position in
+//! the data is just the number of patches seen.
 
 use crate::error::{Error, Result};
 use crate::io::npy::MappedNpy;
@@ -108,7 +109,7 @@ pub struct Schedule {
     shuffle: bool,
     /// Validation patch indices (sorted, for locality when reading them).
     pub validation: Vec<u32>,
-    /// Training patch indices.
+    /// Training patch indices (ascending without shuffling, when they are also the order).
     train: Vec<u32>,
     epoch: u64,
     order: Vec<u32>,
@@ -150,17 +151,16 @@ impl Schedule {
     }
 
     fn set_epoch(&mut self, epoch: u64) {
-        if self.epoch == epoch {
+        // Without shuffling every epoch's order is `train` itself, so no copy is kept.
+        if self.epoch == epoch || !self.shuffle {
             return;
         }
         self.order.clear();
         self.order.extend_from_slice(&self.train);
-        if self.shuffle {
-            shuffle_in_place(
-                &mut self.order,
-                &mut rng_for(self.seed, STREAM_EPOCH_BASE + epoch),
-            );
-        }
+        shuffle_in_place(
+            &mut self.order,
+            &mut rng_for(self.seed, STREAM_EPOCH_BASE + epoch),
+        );
         self.epoch = epoch;
     }
 
@@ -171,7 +171,12 @@ impl Schedule {
         for (slot, value) in out.iter_mut().enumerate() {
             let q = start + slot as u64;
             self.set_epoch(q / n);
-            *value = self.order[(q % n) as usize];
+            let order = if self.shuffle {
+                &self.order
+            } else {
+                &self.train
+            };
+            *value = order[(q % n) as usize];
         }
     }
 }
@@ -214,8 +219,8 @@ mod tests {
             s.batch(b * 9, &mut batch);
             seen.extend_from_slice(&batch);
         }
-        let mut cycle = expected.iter().cycle();
-        assert!(seen.iter().all(|v| Some(v) == cycle.next()));
+        let want: Vec<u32> = expected.iter().cycle().take(seen.len()).copied().collect();
+        assert_eq!(seen, want);
         // The validation split is the shuffled one's: the flag changes the order only.
         assert_eq!(s.validation, Schedule::new(50, 5, 3, true).validation);
     }
