@@ -8,6 +8,7 @@
 //! subset is class-balanced on average even when the files are sorted by class.
 
 use super::engine::mix_seed;
+use super::params::invalid;
 use crate::error::{Error, Result};
 use crate::io::labelled::LabelledImages;
 use crate::io::{cifar, idx, image_folder};
@@ -33,26 +34,26 @@ impl std::str::FromStr for DataSource {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         let (kind, dir) = s.split_once(':').ok_or_else(|| {
-            Error::usage(
-                "--data",
+            invalid(
+                "data",
                 s,
                 "expected FORMAT:DIR with FORMAT one of cifar10, mnist, folder",
             )
         })?;
         let dir = PathBuf::from(dir);
         if !dir.is_dir() {
-            return Err(Error::usage(
-                "--data",
+            return Err(invalid(
+                "data",
                 s,
-                format!("{} is not a folder", dir.display()),
+                &format!("{} is not a folder", dir.display()),
             ));
         }
         match kind {
             "cifar10" => Ok(Self::Cifar10(dir)),
             "mnist" => Ok(Self::Mnist(dir)),
             "folder" => Ok(Self::Folder(dir)),
-            _ => Err(Error::usage(
-                "--data",
+            _ => Err(invalid(
+                "data",
                 s,
                 "FORMAT must be cifar10, mnist or folder",
             )),
@@ -150,10 +151,10 @@ pub fn load(source: &DataSource, options: &DataOptions) -> Result<Datasets> {
             let n = train.len();
             let n_test = ((n as f64) * options.test_fraction as f64).round() as usize;
             if n_test == 0 || n_test >= n {
-                return Err(Error::usage(
-                    "--test-fraction",
+                return Err(invalid(
+                    "test_fraction",
                     options.test_fraction,
-                    format!("holding it out of {n} images leaves no training or no test images"),
+                    &format!("holding it out of {n} images leaves no training or no test images"),
                 ));
             }
             let perm = permutation(n, 1);
@@ -171,11 +172,7 @@ pub fn load(source: &DataSource, options: &DataOptions) -> Result<Datasets> {
     let train = limit(train, options.train_limit, 2);
     let test = limit(test, options.test_limit, 3);
     if train.is_empty() || test.is_empty() {
-        return Err(Error::usage(
-            "--data",
-            source,
-            "no training or no test images",
-        ));
+        return Err(invalid("data", source, "no training or no test images"));
     }
     Ok(Datasets {
         train,

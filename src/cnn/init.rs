@@ -13,6 +13,7 @@
 //! loaded exactly, byte for byte.
 
 use super::net::{LayerSpec, Network, ParamKind};
+use super::params::Choice;
 use crate::error::{Error, Result};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -20,7 +21,7 @@ use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Init {
     /// Normal with std sqrt(2 / fan_in) (Kaiming He et al. 2015).
@@ -29,6 +30,17 @@ pub enum Init {
     Xavier,
     /// Orthonormal rows (or columns if there are more rows than columns) (Saxe et al. 2014).
     Orthogonal,
+}
+
+impl Choice for Init {
+    const ALL: &'static [Self] = &[Init::He, Init::Xavier, Init::Orthogonal];
+    fn name(self) -> &'static str {
+        match self {
+            Init::He => "he",
+            Init::Xavier => "xavier",
+            Init::Orthogonal => "orthogonal",
+        }
+    }
 }
 
 /// Initialises every weight tensor of `net` from `seed`; biases and batch-norm shifts are 0
