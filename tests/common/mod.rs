@@ -2,6 +2,8 @@
 //! printed reason when it is absent) and running the built binary.
 #![allow(dead_code)]
 
+pub mod labelled;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
