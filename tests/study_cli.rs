@@ -323,3 +323,24 @@ fn bad_study_options_fail_before_any_work() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("/nonexistent/folder"));
 }
+
+#[test]
+fn the_library_refuses_to_resume_what_was_never_started() {
+    use simplecell::cnn::Start;
+    use simplecell::cnn::data::DataSource;
+    use simplecell::study::{self, StudyInputs, StudyParams};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("bars");
+    three_bars_folder(&data, 3, 1);
+    let inputs = StudyInputs::new(None, DataSource::Folder(data)).unwrap();
+    let params = StudyParams::quick().check().unwrap();
+    let out = tmp.path().join("never");
+    let silent = simplecell::observer::Silent;
+    let err = study::run(&inputs, &params, &out, Start::Resume, "test", &silent).unwrap_err();
+    assert!(err.to_string().contains("study.json"), "{err}");
+    assert!(!out.exists(), "a refused resume wrote {}", out.display());
+    // Inputs are checked when they are made: a missing image folder is named.
+    let missing = tmp.path().join("no-images");
+    let err = StudyInputs::new(Some(missing), inputs.data.clone()).unwrap_err();
+    assert!(err.to_string().contains("no-images"), "{err}");
+}

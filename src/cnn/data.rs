@@ -3,9 +3,9 @@
 //! optional augmentation (random crops from a zero-padded image and horizontal flips).
 //!
 //! When a source has no test files, a fixed fraction of the training images is held out,
-//! chosen by a permutation from a constant seed, so the split never changes with `--seed`.
-//! Subsets (`--train-limit`, `--test-limit`) are taken from a fixed permutation too, so a
-//! subset is class-balanced on average even when the files are sorted by class.
+//! chosen by a permutation from a constant seed, so the split never changes with the
+//! training seed. Subsets (`train_limit`, `test_limit`) are taken from a fixed permutation
+//! too, so a subset is class-balanced on average even when the files are sorted by class.
 
 use super::engine::mix_seed;
 use super::params::invalid;

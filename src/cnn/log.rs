@@ -4,12 +4,12 @@
 
 use super::checkpoint;
 use super::data::{Datasets, Standardiser};
-use super::net::Network;
+use super::net::{NetSpec, Network};
 use super::params::TrainRecord;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::{atomic, npy, sidecar, table};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// One row of `metrics.csv`.
@@ -93,12 +93,75 @@ pub fn check_outputs(run: &Path, epochs: usize, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// An input of a run as its sidecars list it: a data file or folder (folders are not
+/// hashed), or the bank the first layer was loaded from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunInput {
+    pub path: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<&'static str>,
+}
+
+/// What `conv1_epoch_NNN.json` records besides the shared provenance fields.
+#[derive(Serialize)]
+struct EpochSidecar<'a> {
+    array: ArrayInfo,
+    epoch: usize,
+    inputs: &'a [RunInput],
+    config: &'a TrainRecord,
+    metrics: &'a EpochMetrics,
+    sha256: String,
+}
+
+/// The logged array's shape and meaning.
+#[derive(Serialize)]
+struct ArrayInfo {
+    shape: Vec<usize>,
+    layout: &'static str,
+    layer: &'static str,
+}
+
+/// What `run.json` records besides the shared provenance fields.
+#[derive(Serialize)]
+struct RunSidecar<'a> {
+    inputs: &'a [RunInput],
+    config: &'a TrainRecord,
+    network: &'a NetSpec,
+    parameters: usize,
+    standardisation: &'a Standardiser,
+    train_images: usize,
+    test_images: usize,
+    test_held_out_from_training_files: bool,
+    threads: usize,
+    notes: &'static str,
+    training_seconds_this_invocation: f64,
+    metrics: &'a [EpochMetrics],
+}
+
+/// Writes the sidecar of `command` at `path`: the shared provenance fields, then `record`'s.
+pub(crate) fn write_sidecar(
+    command: &str,
+    record: &impl Serialize,
+    path: &Path,
+    force: bool,
+) -> Result<()> {
+    let mut side = sidecar::base(command);
+    match serde_json::to_value(record) {
+        Ok(Value::Object(fields)) => side.extend(fields),
+        Ok(_) => unreachable!("sidecar records are structs"),
+        Err(e) => return Err(Error::failed("serialising sidecar", e.to_string())),
+    }
+    sidecar::write(path, &Value::Object(side), force)
+}
+
 /// Writes a run's per-epoch files and its sidecar.
 pub struct RunLog<'a> {
     run: &'a Path,
     config: &'a TrainRecord,
-    /// The data files (and the conv1-init bank) with their sha256, as every sidecar lists them.
-    inputs: Value,
+    /// The data files (and the conv1-init bank), hashed once for every sidecar of the run.
+    inputs: Vec<RunInput>,
 }
 
 impl<'a> RunLog<'a> {
@@ -106,20 +169,28 @@ impl<'a> RunLog<'a> {
     pub fn new(run: &'a Path, config: &'a TrainRecord, data: &Datasets) -> Result<Self> {
         let mut inputs = Vec::new();
         for f in &data.files {
-            if f.is_file() {
-                inputs.push(json!({"path": f, "sha256": sidecar::sha256_file(f)?}));
+            let sha256 = if f.is_file() {
+                Some(sidecar::sha256_file(f)?)
             } else {
-                inputs.push(json!({"path": f}));
-            }
+                None
+            };
+            inputs.push(RunInput {
+                path: f.clone(),
+                sha256,
+                role: None,
+            });
         }
         if let Some(p) = &config.conv1_init {
-            inputs
-                .push(json!({"path": p, "sha256": sidecar::sha256_file(p)?, "role": "conv1-init"}));
+            inputs.push(RunInput {
+                path: p.clone(),
+                sha256: Some(sidecar::sha256_file(p)?),
+                role: Some("conv1-init"),
+            });
         }
         Ok(Self {
             run,
             config,
-            inputs: json!(inputs),
+            inputs,
         })
     }
 
@@ -130,17 +201,19 @@ impl<'a> RunLog<'a> {
         let stem = epoch_stem(self.run, metrics.epoch);
         let npy_path = stem.with_extension("npy");
         npy::write(&npy_path, &shape, &bank, true)?;
-        let mut side = sidecar::base("cnn train");
-        side.insert(
-            "array".into(),
-            json!({"shape": shape, "layout": "(filters, channels, k, k)", "layer": "conv1"}),
-        );
-        side.insert("epoch".into(), json!(metrics.epoch));
-        side.insert("inputs".into(), self.inputs.clone());
-        side.insert("config".into(), json!(self.config));
-        side.insert("metrics".into(), json!(metrics));
-        side.insert("sha256".into(), json!(sidecar::sha256_file(&npy_path)?));
-        sidecar::write(&sidecar::path_for(&npy_path), &Value::Object(side), true)?;
+        let record = EpochSidecar {
+            array: ArrayInfo {
+                shape: shape.clone(),
+                layout: "(filters, channels, k, k)",
+                layer: "conv1",
+            },
+            epoch: metrics.epoch,
+            inputs: &self.inputs,
+            config: self.config,
+            metrics,
+            sha256: sidecar::sha256_file(&npy_path)?,
+        };
+        write_sidecar("cnn train", &record, &sidecar::path_for(&npy_path), true)?;
         let view = crate::viz::montage::Bank::from_shape(&bank, &shape, &npy_path)?;
         let img =
             crate::viz::montage::render(&view, &crate::viz::montage::MontageOptions::default());
@@ -179,28 +252,20 @@ impl<'a> RunLog<'a> {
         training_seconds: f64,
         rows: &[EpochMetrics],
     ) -> Result<()> {
-        let mut side = sidecar::base("cnn train");
-        side.insert("inputs".into(), self.inputs.clone());
-        side.insert("config".into(), json!(self.config));
-        side.insert("network".into(), json!(net.spec));
-        side.insert("parameters".into(), json!(net.parameter_count()));
-        side.insert("standardisation".into(), json!(standardiser));
-        side.insert("train_images".into(), json!(data.train.len()));
-        side.insert("test_images".into(), json!(data.test.len()));
-        side.insert(
-            "test_held_out_from_training_files".into(),
-            json!(data.held_out),
-        );
-        side.insert("threads".into(), json!(rayon::current_num_threads()));
-        side.insert(
-            "notes".into(),
-            json!("train_loss is the mean data loss over the epoch's batches in training mode (without the L2 penalty, reported separately); weight_decay is an explicit L2 penalty (wd/2)||W||^2 on conv and linear weights"),
-        );
-        side.insert(
-            "training_seconds_this_invocation".into(),
-            json!(training_seconds),
-        );
-        side.insert("metrics".into(), json!(rows));
-        sidecar::write(&self.run.join(RUN_SIDECAR), &Value::Object(side), true)
+        let record = RunSidecar {
+            inputs: &self.inputs,
+            config: self.config,
+            network: &net.spec,
+            parameters: net.parameter_count(),
+            standardisation: standardiser,
+            train_images: data.train.len(),
+            test_images: data.test.len(),
+            test_held_out_from_training_files: data.held_out,
+            threads: rayon::current_num_threads(),
+            notes: "train_loss is the mean data loss over the epoch's batches in training mode (without the L2 penalty, reported separately); weight_decay is an explicit L2 penalty (wd/2)||W||^2 on conv and linear weights",
+            training_seconds_this_invocation: training_seconds,
+            metrics: rows,
+        };
+        write_sidecar("cnn train", &record, &self.run.join(RUN_SIDECAR), true)
     }
 }

@@ -13,6 +13,7 @@
 
 use super::checkpoint::Checkpoint;
 use super::engine::{Mode, Workspace, mix_seed};
+use super::log::write_sidecar;
 use super::net::{LayerSpec, Network};
 use super::params::invalid;
 use crate::error::{Error, Result};
@@ -21,7 +22,6 @@ use crate::viz::montage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
-use serde_json::json;
 use std::path::Path;
 
 /// Settings of the ascent.
@@ -295,6 +295,16 @@ pub fn preferred_inputs(net: &Network, layer: usize, o: &ValidAscentParams) -> P
     }
 }
 
+/// What the sidecar of a [`visualize_run`] montage records besides the shared fields.
+#[derive(serde::Serialize)]
+struct VisualizeSidecar<'a> {
+    run: &'a Path,
+    layer: String,
+    options: &'a ValidAscentParams,
+    preferred_input_shape: [usize; 4],
+    responses: &'a [f32],
+}
+
 /// What [`visualize_run`] made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Visualization {
@@ -322,13 +332,14 @@ pub fn visualize_run(
     let bank = montage::Bank::from_shape(&p.data, &shape, out)?;
     let img = montage::render(&bank, &montage::MontageOptions::default());
     montage::write_png(&img, out, overwrite)?;
-    let mut side = sidecar::base("cnn visualize");
-    side.insert("run".into(), json!(run));
-    side.insert("layer".into(), json!(conv.to_string()));
-    side.insert("options".into(), json!(params));
-    side.insert("preferred_input_shape".into(), json!(shape));
-    side.insert("responses".into(), json!(p.responses));
-    sidecar::write(&side_path, &serde_json::Value::Object(side), overwrite)?;
+    let record = VisualizeSidecar {
+        run,
+        layer: conv.to_string(),
+        options: params,
+        preferred_input_shape: shape,
+        responses: &p.responses,
+    };
+    write_sidecar("cnn visualize", &record, &side_path, overwrite)?;
     Ok(Visualization {
         units: p.units,
         side: p.side,

@@ -8,19 +8,22 @@
 //! `study.json` records the settings, the runs, and every invocation that worked on the
 //! folder; it is rewritten after every CNN run, so a killed invocation keeps its entry.
 
+use super::codes::{self, CodeSparsity};
 use super::layout;
 use super::measure::{self, Reference};
 use super::params::{StudyInputs, StudyRecord, ValidStudyParams};
 use super::plan::{self, Run};
+use super::reference;
 use super::report::{StudyResults, write_all};
 use super::training::{Images, cnn_run};
-use super::{codes, reference};
 use crate::cnn::Start;
+use crate::cnn::log::write_sidecar;
 use crate::cnn::params::invalid;
 use crate::error::{Error, Result};
 use crate::io::{atomic, npy, sidecar};
 use crate::observer::Progress;
 use crate::viz::montage::Bank;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -94,14 +97,49 @@ fn check_folder(out: &Path, record: &StudyRecord, start: Start) -> Result<()> {
     Ok(())
 }
 
+/// One invocation that worked on a study folder, as `study.json` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invocation {
+    pub command_line: String,
+    /// Wall time up to its last finished CNN run, or to its end.
+    pub seconds: f64,
+    /// Whether it reached the end of the study.
+    pub finished: bool,
+}
+
+/// What `study.json` records besides the shared provenance fields.
+#[derive(Serialize)]
+struct Sidecar<'a> {
+    invocations: &'a [Invocation],
+    config: &'a StudyRecord,
+    threads: usize,
+    runs: &'a [String],
+    status: &'static str,
+    #[serde(flatten)]
+    finished: Option<&'a Finished>,
+}
+
+/// What a finished study adds to `study.json`.
+#[derive(Serialize)]
+struct Finished {
+    stage_seconds_last_invocation: serde_json::Map<String, Value>,
+    dictionary_codes: CodeSparsity,
+    inputs: FinishedInputs,
+}
+
+#[derive(Serialize)]
+struct FinishedInputs {
+    dictionary_sha256: String,
+    patches_sidecar: PathBuf,
+}
+
 /// `study.json`, rewritten as the study goes.
 struct StudySidecar<'a> {
     out: &'a Path,
     record: &'a StudyRecord,
     runs: Vec<String>,
-    /// Earlier invocations (command line, wall seconds, finished), then this one.
-    invocations: Vec<Value>,
-    command_line: &'a str,
+    /// Earlier invocations, then this one.
+    invocations: Vec<Invocation>,
     started: Instant,
 }
 
@@ -111,53 +149,58 @@ impl<'a> StudySidecar<'a> {
         record: &'a StudyRecord,
         runs: &[Run],
         start: Start,
-        command_line: &'a str,
+        command_line: &str,
     ) -> Self {
         let mut invocations = if start == Start::Resume {
             // A resumed study still reports how it was started and what it cost in all.
             sidecar::read(&out.join(layout::SIDECAR))
                 .ok()
-                .and_then(|v| v.get("invocations").and_then(Value::as_array).cloned())
+                .and_then(|v| v.get("invocations").cloned())
+                .and_then(|v| serde_json::from_value(v).ok())
                 .unwrap_or_default()
         } else {
             Vec::new()
         };
-        invocations.push(Value::Null);
-        let mut s = Self {
+        invocations.push(Invocation {
+            command_line: command_line.to_string(),
+            seconds: 0.0,
+            finished: false,
+        });
+        Self {
             out,
             record,
             runs: runs.iter().map(Run::name).collect(),
             invocations,
-            command_line,
             started: Instant::now(),
-        };
-        s.stamp(false);
-        s
+        }
     }
 
     /// Brings this invocation's entry up to date.
     fn stamp(&mut self, finished: bool) {
-        let seconds = self.started.elapsed().as_secs_f64();
-        *self.invocations.last_mut().expect("this invocation") = json!({
-            "command_line": self.command_line, "seconds": seconds, "finished": finished
-        });
+        let this = self.invocations.last_mut().expect("this invocation");
+        this.seconds = self.started.elapsed().as_secs_f64();
+        this.finished = finished;
     }
 
-    fn write(&self, extra: Value) -> Result<()> {
-        let mut side = sidecar::base("study");
-        side.insert("invocations".into(), json!(self.invocations));
-        side.insert("config".into(), json!(self.record));
-        side.insert("threads".into(), json!(rayon::current_num_threads()));
-        side.insert("runs".into(), json!(self.runs));
-        if let Value::Object(m) = extra {
-            side.extend(m);
-        }
-        sidecar::write(&self.out.join(layout::SIDECAR), &Value::Object(side), true)
+    fn write(&self, finished: Option<&Finished>) -> Result<()> {
+        let record = Sidecar {
+            invocations: &self.invocations,
+            config: self.record,
+            threads: rayon::current_num_threads(),
+            runs: &self.runs,
+            status: if finished.is_some() {
+                "finished"
+            } else {
+                "running"
+            },
+            finished,
+        };
+        write_sidecar("study", &record, &self.out.join(layout::SIDECAR), true)
     }
 
     fn running(&mut self) -> Result<()> {
         self.stamp(false);
-        self.write(json!({"status": "running"}))
+        self.write(None)
     }
 }
 
@@ -177,7 +220,7 @@ pub fn run(
     atomic::ensure_dir(out)?;
     let runs = plan::runs(c);
     let mut side = StudySidecar::new(out, &record, &runs, start, command_line);
-    side.write(json!({"status": "running"}))?;
+    side.write(None)?;
     let mut timings = serde_json::Map::new();
     let mut lap = |name: &str, t: &mut Instant| {
         timings.insert(name.into(), json!(t.elapsed().as_secs_f64()));
@@ -237,13 +280,12 @@ pub fn run(
     write_all(out, &results)?;
     lap("report", &mut t);
     side.stamp(true);
-    side.write(json!({
-        "status": "finished",
-        "stage_seconds_last_invocation": timings,
-        "dictionary_codes": code_sparsity,
-        "inputs": {
-            "dictionary_sha256": sidecar::sha256_file(&dict_path)?,
-            "patches_sidecar": out.join(layout::PATCHES).with_extension("json"),
+    side.write(Some(&Finished {
+        stage_seconds_last_invocation: timings,
+        dictionary_codes: code_sparsity,
+        inputs: FinishedInputs {
+            dictionary_sha256: sidecar::sha256_file(&dict_path)?,
+            patches_sidecar: out.join(layout::PATCHES).with_extension("json"),
         },
     }))?;
     Ok(StudySummary {

@@ -15,6 +15,7 @@ use super::codes::CodeSparsity;
 use super::layout;
 use super::measure::BankMeasures;
 use super::plan::Run;
+use super::run::Invocation;
 use crate::analysis::measures::FilterMeasures;
 use crate::cnn::log::EpochMetrics;
 use crate::error::Result;
@@ -49,8 +50,8 @@ pub struct Conv2Record {
 pub struct StudyResults {
     pub config: ValidStudyParams,
     /// Every invocation that worked on the study, first to last, as recorded in the
-    /// sidecar: `command_line`, wall `seconds`, `finished`.
-    pub invocations: Vec<serde_json::Value>,
+    /// sidecar.
+    pub invocations: Vec<Invocation>,
     pub runs: Vec<RunRecord>,
     /// (bank name, measures against the dictionary): dictionary, gabor, random.
     pub references: Vec<(&'static str, BankMeasures)>,
