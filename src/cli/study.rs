@@ -11,7 +11,6 @@
 
 use super::learn::{LearnArgs, run as learn};
 use super::progress::Reporter;
-use crate::analysis::gabor::GaborParams;
 use crate::analysis::measures::{MeasureOptions, measure_bank};
 use crate::analysis::planes::{ColourMode, planes};
 use crate::cnn::data::{DataOptions, DataSource, Datasets, load};
@@ -306,27 +305,18 @@ fn stop_if_asked(out: &Path) -> Result<()> {
 /// Frequencies 0.15 and 0.25 cycles/pixel bracket the dictionary's typical peak (0.22 on
 /// whitened 7x7 Kodak patches); envelopes as `simplecell gabor`'s default.
 fn gabor_bank(count: usize, size: usize) -> Result<Vec<f32>> {
-    let orientations = count.div_ceil(4);
-    let mut filters = Vec::new();
-    for f in [0.15f64, 0.25] {
-        let sigma = (0.5 / f).min(size as f64 / 4.0);
-        for o in 0..orientations {
-            for phase in [0.0f64, 90.0] {
-                filters.push(GaborParams {
-                    x0: 0.0,
-                    y0: 0.0,
-                    theta: (o as f64 * 180.0 / orientations as f64).to_radians(),
-                    frequency: f,
-                    phase: phase.to_radians(),
-                    sigma_x: sigma,
-                    sigma_y: sigma,
-                    amplitude: 1.0,
-                });
-            }
-        }
+    let params = crate::analysis::gabor_bank::GaborBankParams {
+        size,
+        orientations: count.div_ceil(4),
+        frequencies: vec![0.15, 0.25],
+        phases: vec![0.0, 90.0],
+        count: Some(count),
+        ..Default::default()
     }
-    filters.truncate(count);
-    super::gabor::render_bank(&super::gabor::GaborBankConfig { size, filters })
+    .check()?;
+    Ok(crate::analysis::gabor_bank::gabor_bank(&params)?
+        .data
+        .into_owned())
 }
 
 /// `count` filters of i.i.d. Gaussian values, mean removed, unit norm (the scale of the
@@ -369,17 +359,17 @@ fn reference(out: &Path, c: &StudyConfig, reporter: &Reporter) -> Result<()> {
             c.patches,
             k = c.kernel
         ));
-        let extract = crate::patches::ExtractConfig {
+        let extract = crate::patches::ExtractParams {
             source: match &c.images {
                 Some(d) => crate::patches::ImageSource::Folder(d.clone()),
-                None => crate::patches::ExtractConfig::default().source,
+                None => crate::patches::ExtractParams::default().source,
             },
             patch_size: c.kernel,
             count: c.patches,
             seed: c.seed,
             ..Default::default()
         };
-        crate::patches::extract(&extract, &patches, true, reporter)?;
+        crate::patches::extract(&extract.check()?, &patches, true, reporter)?;
     }
     stop_if_asked(out)?;
     if !sidecar::path_for(&out.join(layout::DICTIONARY)).exists() {

@@ -3,9 +3,9 @@
 //! two-sample tests of orientation, frequency, nx and ny, and the filters' own sparsity.
 //! One call per (run, epoch); the report turns the records into CSV rows.
 
+use crate::analysis::compare::{CompareOptions, compare_measured, measure_luminance};
 use crate::analysis::gabor::FitOptions;
 use crate::analysis::measures::{FilterMeasures, MeasureOptions};
-use crate::analysis::report::{CompareOptions, compare_measured, measure_luminance};
 use crate::analysis::stats::summarise;
 use crate::observer::Silent;
 use crate::viz::montage::Bank;
