@@ -8,7 +8,7 @@ use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use simplecell::coding::{CodingParams, PreparedDictionary, coder_by_name, gemm};
+use simplecell::coding::{Coder, CodingParams, PreparedDictionary, gemm};
 
 fn problem(
     pixels: usize,
@@ -41,10 +41,14 @@ fn coders(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(x.ncols() as u64));
     for name in ["cd", "fista", "ista"] {
-        let coder = coder_by_name(name).unwrap();
-        let mut params = CodingParams::new(0.5);
-        params.tol = 1e-4;
-        params.max_iter = 2000;
+        let coder = Coder::from_name(name).unwrap().build();
+        let params = CodingParams {
+            tol: 1e-4,
+            max_iter: 2000,
+            ..CodingParams::new(0.5)
+        }
+        .check()
+        .unwrap();
         group.bench_function(
             BenchmarkId::new(name, "p144_k256_n2048_lambda0.5_tol1e-4"),
             |b| {

@@ -24,15 +24,18 @@
 //! The library never prints: long work reports through [`observer::Progress`].
 
 pub mod analysis;
+pub mod bank;
 pub mod cli;
 pub mod cnn;
 pub mod coding;
+pub mod demo;
 pub mod dictionary;
 pub mod error;
 pub mod interrupt;
 pub mod io;
 pub mod linalg;
 pub mod observer;
+pub mod params;
 pub mod patches;
 pub mod study;
 pub mod viz;

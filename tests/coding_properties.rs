@@ -9,9 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use simplecell::coding::fista::ProximalGradient;
-use simplecell::coding::{
-    CodingParams, CodingReport, PreparedDictionary, SparseCoder, coder_by_name,
-};
+use simplecell::coding::{Coder, CodingParams, CodingReport, PreparedDictionary, SparseCoder};
+use simplecell::params::Valid;
 
 const CODERS: [&str; 3] = ["cd", "fista", "ista"];
 
@@ -44,22 +43,26 @@ fn encode(
     name: &str,
     d: &DMatrix<f32>,
     x: &DMatrix<f32>,
-    params: &CodingParams,
+    params: &Valid<CodingParams>,
 ) -> (DMatrix<f32>, CodingReport) {
     let dict = PreparedDictionary::new(d.clone());
     let mut codes = DMatrix::zeros(d.ncols(), x.ncols());
-    let report = coder_by_name(name)
+    let report = Coder::from_name(name)
         .unwrap()
+        .build()
         .encode(&dict, x, &mut codes, params)
         .unwrap();
     (codes, report)
 }
 
-fn params(lambda: f32, tol: f64, max_iter: usize) -> CodingParams {
-    let mut p = CodingParams::new(lambda);
-    p.tol = tol;
-    p.max_iter = max_iter;
-    p.check().unwrap()
+fn params(lambda: f32, tol: f64, max_iter: usize) -> Valid<CodingParams> {
+    CodingParams {
+        tol,
+        max_iter,
+        ..CodingParams::new(lambda)
+    }
+    .check()
+    .unwrap()
 }
 
 /// Per-patch objective in f64.
@@ -393,8 +396,12 @@ fn results_are_bit_identical_for_one_and_two_threads() {
 #[test]
 fn positive_codes_are_non_negative_and_optimal() {
     let (d, x) = random_problem(24, 48, 100, 8);
-    let mut p = params(0.2, 1e-5, 50_000);
-    p.positive = true;
+    let p = CodingParams {
+        positive: true,
+        ..params(0.2, 1e-5, 50_000).into_inner()
+    }
+    .check()
+    .unwrap();
     let mut objs = Vec::new();
     for name in CODERS {
         let (a, report) = encode(name, &d, &x, &p);
@@ -419,8 +426,20 @@ fn hitting_the_iteration_cap_is_reported_not_an_error() {
 }
 
 #[test]
-fn bad_names_and_parameters_are_usage_errors() {
-    assert!(coder_by_name("lars-magic").is_err());
-    assert!(CodingParams::new(0.0).check().is_err());
-    assert!(CodingParams::new(f32::NAN).check().is_err());
+fn bad_names_and_parameters_are_errors_naming_the_field() {
+    let field = |e: simplecell::Error| match e {
+        simplecell::Error::Param { field, .. } => field,
+        e => panic!("not a parameter error: {e}"),
+    };
+    assert_eq!(field(Coder::from_name("lars-magic").unwrap_err()), "coder");
+    assert_eq!(field(CodingParams::new(0.0).check().unwrap_err()), "lambda");
+    assert_eq!(
+        field(CodingParams::new(f32::NAN).check().unwrap_err()),
+        "lambda"
+    );
+    let tol = CodingParams {
+        tol: 1.0,
+        ..CodingParams::default()
+    };
+    assert_eq!(field(tol.check().unwrap_err()), "tol");
 }

@@ -280,3 +280,74 @@ fn unwritable_folder_fails_loudly_and_keeps_the_last_checkpoint() {
     );
     assert_eq!(std::fs::read(out.join("checkpoint.bin")).unwrap(), before);
 }
+
+/// A checkpoint in the first format, written by the release before the checkpoint container
+/// (tests/fixtures/checkpoint_v1/README.md), resumes to the dictionary and history that
+/// release produced; the resumed run then saves in the container format, and a flipped byte
+/// in either format is refused naming the file.
+#[test]
+fn a_first_format_checkpoint_resumes_to_the_old_releases_bytes() {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checkpoint_v1");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    std::fs::create_dir(&out).unwrap();
+    let old = std::fs::read(fixture.join("checkpoint.bin")).unwrap();
+    std::fs::write(out.join("checkpoint.bin"), &old).unwrap();
+    let patches = fixture.join("patches.npy");
+    let resume_args = [
+        "--threads",
+        "1",
+        "--quiet",
+        "learn",
+        "--resume",
+        out.to_str().unwrap(),
+        "--patches",
+        patches.to_str().unwrap(),
+        "--steps",
+        "40",
+    ];
+
+    let mut flipped = old.clone();
+    flipped[old.len() / 2] ^= 1;
+    std::fs::write(out.join("checkpoint.bin"), &flipped).unwrap();
+    let refused = common::simplecell(&resume_args);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(common::stderr(&refused).contains("checkpoint.bin"));
+    std::fs::write(out.join("checkpoint.bin"), &old).unwrap();
+
+    let done = common::simplecell(&resume_args);
+    assert!(done.status.success(), "{}", common::stderr(&done));
+    assert_eq!(
+        std::fs::read(out.join("dictionary.npy")).unwrap(),
+        std::fs::read(fixture.join("dictionary_step40.npy")).unwrap()
+    );
+    // Every history column but the wall-clock seconds.
+    let without_seconds = |path: &Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut cells: Vec<&str> = l.split(',').collect();
+                cells.remove(1);
+                cells.join(",")
+            })
+            .collect()
+    };
+    assert_eq!(
+        without_seconds(&out.join("history.csv")),
+        without_seconds(&fixture.join("history_step40.csv"))
+    );
+
+    let new = std::fs::read(out.join("checkpoint.bin")).unwrap();
+    assert!(new.starts_with(simplecell::io::checkpoint::MAGIC));
+    let mut flipped = new.clone();
+    flipped[new.len() / 2] ^= 1;
+    std::fs::write(out.join("checkpoint.bin"), &flipped).unwrap();
+    let refused = common::simplecell(&resume_args);
+    assert_eq!(refused.status.code(), Some(2));
+    let msg = common::stderr(&refused);
+    assert!(
+        msg.contains("checkpoint.bin") && msg.contains("corrupt"),
+        "{msg}"
+    );
+}

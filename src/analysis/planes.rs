@@ -4,9 +4,7 @@
 //! channels, the plain channel mean for any other count), or split into one plane per channel
 //! on request. Also the resampling used when two banks of different sizes are compared.
 
-use crate::error::{Error, Result};
-use crate::viz::montage::Bank;
-use std::path::Path;
+use crate::bank::Bank;
 
 /// BT.601 luma weights for R, G, B: the usual grey conversion for sRGB-coded images.
 pub const LUMA_WEIGHTS: [f64; 3] = [0.299, 0.587, 0.114];
@@ -31,29 +29,6 @@ pub struct Plane {
     pub size: usize,
     /// `size * size` values, row-major (row 0 is the top of the patch).
     pub values: Vec<f64>,
-}
-
-/// Checks that a bank is usable for analysis: at least one filter, finite values. `path`
-/// labels the error.
-pub fn validate(bank: &Bank, path: &Path) -> Result<()> {
-    if bank.count == 0 {
-        return Err(Error::bad_input(
-            path,
-            "shape",
-            bank.count,
-            "the bank has no filters",
-        ));
-    }
-    if let Some(at) = bank.data.iter().position(|v| !v.is_finite()) {
-        let per = bank.channels * bank.size * bank.size;
-        return Err(Error::bad_input(
-            path,
-            &format!("filter {} element {}", at / per, at % per),
-            bank.data[at],
-            "filter values must be finite (no NaN or infinity)",
-        ));
-    }
-    Ok(())
 }
 
 /// The planes of a bank under `mode`.

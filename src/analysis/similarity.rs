@@ -36,12 +36,7 @@ impl Normalised {
 
     /// A view for montages.
     pub fn bank(&self) -> Bank<'_> {
-        Bank {
-            data: &self.data,
-            count: self.count,
-            channels: self.channels,
-            size: self.size,
-        }
+        Bank::new(&self.data[..], self.count, self.channels, self.size)
     }
 
     /// Makes each filter of `data` (count x dim) zero-mean and unit-norm in place; an all-zero

@@ -6,6 +6,7 @@ pub mod analyze;
 pub mod cnn;
 pub mod encode;
 pub mod extract;
+pub mod flags;
 pub mod gabor;
 pub mod learn;
 pub mod montage;

@@ -52,7 +52,7 @@ impl SparseCoder for ActiveSetCd {
         dict: &PreparedDictionary,
         x: &DMatrix<f32>,
         codes: &mut DMatrix<f32>,
-        params: &CodingParams,
+        params: &crate::params::Valid<CodingParams>,
     ) -> Result<CodingReport> {
         run_blocks(self.name(), self, dict, x, codes, params)
     }

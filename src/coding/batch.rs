@@ -121,10 +121,9 @@ pub fn run_blocks(
     dict: &PreparedDictionary,
     x: &DMatrix<f32>,
     codes: &mut DMatrix<f32>,
-    params: &CodingParams,
+    params: &crate::params::Valid<CodingParams>,
 ) -> Result<CodingReport> {
     let start = std::time::Instant::now();
-    let params = params.clone().check()?;
     let (p, k, n) = (dict.pixels(), dict.atoms(), x.ncols());
     if x.nrows() != p {
         return Err(Error::failed(
@@ -171,7 +170,7 @@ pub fn run_blocks(
                         xx: &xx,
                     },
                     codes_block,
-                    &params,
+                    params,
                 )
             })
             .collect()

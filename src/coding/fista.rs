@@ -82,7 +82,7 @@ impl SparseCoder for ProximalGradient {
         dict: &PreparedDictionary,
         x: &DMatrix<f32>,
         codes: &mut DMatrix<f32>,
-        params: &CodingParams,
+        params: &crate::params::Valid<CodingParams>,
     ) -> Result<CodingReport> {
         run_blocks(self.name(), self, dict, x, codes, params)
     }

@@ -1,25 +1,33 @@
 //! Dictionary learning: the `DictionaryUpdate` rules (online block-coordinate descent, the
-//! Olshausen-Field 1996 rule, MOD), the learning loop and its checkpoints.
+//! Olshausen-Field 1996 rule, MOD), the learner, the run that drives it, and its checkpoints.
 //!
 //! A learning run alternates two steps on minibatches of patches: sparse-code the batch with a
 //! [`crate::coding::SparseCoder`], then let a [`DictionaryUpdate`] rule move the dictionary.
-//! [`learner::Learner`] owns everything a run needs, and every step is a pure function of the
-//! state a [`checkpoint`] saves, so an interrupted run resumes bit-identically.
+//! [`LearnParams`] says what to run; [`Learner`] owns everything a run needs, and every step
+//! is a pure function of the state a [`checkpoint`] saves, so an interrupted run resumes
+//! bit-identically. [`Learner::run_with`] drives it with hooks; [`folder::FolderRun`] is the
+//! run `simplecell learn` makes, with its outputs in a folder.
 
 pub mod checkpoint;
 pub mod data;
+pub mod folder;
 pub mod init;
 pub mod learner;
 pub mod mod_rule;
 pub mod olshausen;
 pub mod online;
 mod online_parts;
+pub mod params;
 mod products;
+pub mod run;
 
 use crate::error::Result;
 use nalgebra::DMatrix;
 
-pub use learner::{HistoryRow, LearnConfig, Learner, StopRule};
+pub use folder::{FolderRun, RunFolder};
+pub use learner::{HistoryRow, Learner};
+pub use params::{LearnParams, StopRule};
+pub use run::{NoHooks, RunEnd, RunHooks, RunIntervals};
 
 /// One dictionary-update rule. `d` is pixels x atoms, `x` the batch (pixels x patches) and
 /// `codes` its codes (atoms x patches) under the current `d`.

@@ -12,7 +12,7 @@ use super::report::{Conv2Record, RunRecord};
 use crate::analysis::gabor::FitOptions;
 use crate::analysis::measures::{FilterMeasures, MeasureOptions, measure_bank};
 use crate::analysis::planes::{ColourMode, planes};
-use crate::analysis::report::{CompareOptions, compare_measured, measure_luminance};
+use crate::analysis::compare::{CompareOptions, compare_measured, measure_luminance};
 use crate::analysis::stats::summarise;
 use crate::cnn::checkpoint::Checkpoint;
 use crate::cnn::log::epoch_bank;
