@@ -5,12 +5,14 @@ mod common;
 
 use common::labelled::two_bars_folder;
 use simplecell::Error;
+use simplecell::cnn::checkpoint::{self, Checkpoint};
 use simplecell::cnn::data::DataSource;
 use simplecell::cnn::{
     AscentParams, ConvLayer, EvalParams, Split, Start, TrainParams, evaluate_run, train_run,
     visualize_run,
 };
 use simplecell::observer::Silent;
+use simplecell::params::Params;
 
 #[test]
 fn train_evaluate_and_visualize_are_one_call_each() {
@@ -72,7 +74,7 @@ fn train_evaluate_and_visualize_are_one_call_each() {
     let conv3 = ConvLayer::new(3).unwrap();
     let other = tmp.path().join("conv3.png");
     match visualize_run(&run, conv3, &ascent, &other, false) {
-        Err(Error::Usage { option, .. }) => assert_eq!(option, "layer"),
+        Err(Error::Param { field, .. }) => assert_eq!(field, "layer"),
         r => panic!("{r:?}"),
     }
     assert!(!other.exists());
@@ -98,7 +100,7 @@ fn resuming_needs_a_checkpoint_and_the_same_settings() {
         Start::Resume,
         &Silent,
     ) {
-        Err(Error::Usage { option, .. }) => assert_eq!(option, "resume"),
+        Err(Error::Param { field, .. }) => assert_eq!(field, "resume"),
         other => panic!("{other:?}"),
     }
     let fresh = Start::Fresh { overwrite: false };
@@ -114,8 +116,8 @@ fn resuming_needs_a_checkpoint_and_the_same_settings() {
         Start::Resume,
         &Silent,
     ) {
-        Err(Error::Usage { option, reason, .. }) => {
-            assert_eq!(option, "resume");
+        Err(Error::Param { field, reason, .. }) => {
+            assert_eq!(field, "resume");
             assert!(reason.contains("different settings"), "{reason}");
         }
         other => panic!("{other:?}"),
@@ -133,4 +135,51 @@ fn resuming_needs_a_checkpoint_and_the_same_settings() {
         &Silent,
     );
     assert_eq!(summary.unwrap().metrics.len(), 2);
+}
+
+#[test]
+fn a_damaged_checkpoint_or_a_non_finite_weight_is_refused_naming_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("bars");
+    two_bars_folder(&data, 4);
+    let source = DataSource::Folder(data);
+    let run = tmp.path().join("run");
+    let params = TrainParams {
+        conv1_filters: Some(2),
+        conv2_filters: 2,
+        epochs: 0,
+        ..TrainParams::default()
+    }
+    .check()
+    .unwrap();
+    train_run(
+        &source,
+        &params,
+        &run,
+        Start::Fresh { overwrite: false },
+        &Silent,
+    )
+    .unwrap();
+    let file = checkpoint::path(&run);
+    let good = std::fs::read(&file).unwrap();
+    let eval = || evaluate_run(&run, &EvalParams::default(), None, false);
+    assert!(eval().is_ok());
+    // One flipped bit anywhere in the weights (the file's second half) fails the checksum.
+    let mut bad = good.clone();
+    let at = good.len() * 3 / 4;
+    bad[at] ^= 0x01;
+    std::fs::write(&file, &bad).unwrap();
+    let msg = eval().unwrap_err().to_string();
+    assert!(msg.contains(&file.display().to_string()), "{msg}");
+    // A checkpoint whose checksum holds but whose weights are not finite is refused too.
+    std::fs::write(&file, &good).unwrap();
+    let (mut ck, _) = Checkpoint::read(&run).unwrap();
+    ck.params[0][0] = f32::NAN;
+    ck.write(&run).unwrap();
+    match eval() {
+        Err(Error::BadInput { path, field, .. }) => {
+            assert_eq!((path, field.as_str()), (file, "params"));
+        }
+        other => panic!("{other:?}"),
+    }
 }

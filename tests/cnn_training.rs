@@ -240,9 +240,8 @@ fn sigint_exits_130_keeps_the_last_epoch_and_resumes_bit_identically() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{err}");
     assert!(err.contains("--resume"), "names the resume option: {err}");
-    let ck: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("checkpoint.json")).unwrap()).unwrap();
-    let done = ck["epochs_done"].as_u64().unwrap() as usize;
+    let (ck, _) = simplecell::cnn::checkpoint::Checkpoint::read(&run).unwrap();
+    let done = ck.epochs_done;
     assert!((2..500).contains(&done), "checkpoint after epoch {done}");
     // Nothing of the interrupted epoch was logged.
     assert!(

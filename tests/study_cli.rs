@@ -328,6 +328,7 @@ fn bad_study_options_fail_before_any_work() {
 fn the_library_refuses_to_resume_what_was_never_started() {
     use simplecell::cnn::Start;
     use simplecell::cnn::data::DataSource;
+    use simplecell::params::Params;
     use simplecell::study::{self, StudyInputs, StudyParams};
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("bars");

@@ -2,6 +2,7 @@
 //! turns its flags into the library's params (defaults from `TrainParams::default()` and
 //! `AscentParams::default()`), checks them, makes one library call and prints the result.
 
+use super::flags::{FlagNames, WithFlags};
 use super::progress::Reporter;
 use crate::cnn::data::DataSource;
 use crate::cnn::init::Init;
@@ -12,6 +13,7 @@ use crate::cnn::{
     train_run, visualize_run,
 };
 use crate::error::{Error, Result};
+use crate::params::Params;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -41,22 +43,9 @@ fn ascent_default() -> AscentParams {
     AscentParams::default()
 }
 
-/// Renames a library error's field (`batch_size`) to the flag that sets it
-/// (`--batch-size`): every field of the CNN's and the study's params is its flag's name.
-pub(super) fn name_flags(e: Error) -> Error {
-    match e {
-        Error::Usage {
-            option,
-            value,
-            reason,
-        } if !option.starts_with('-') => Error::Usage {
-            option: format!("--{}", option.replace('_', "-")),
-            value,
-            reason,
-        },
-        e => e,
-    }
-}
+/// Every field of the CNN's params is named like its flag (`batch_size`, `--batch-size`),
+/// as are `data`, `resume` and `layer`.
+pub(super) const FLAGS: FlagNames = &[];
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -264,7 +253,7 @@ pub fn run(command: CnnCommand, reporter: &Reporter) -> Result<()> {
         CnnCommand::Eval(a) => run_eval(&a, reporter),
         CnnCommand::Visualize(a) => run_visualize(&a, reporter),
     }
-    .map_err(name_flags)
+    .flags(FLAGS)
 }
 
 fn run_train(a: &TrainArgs, reporter: &Reporter) -> Result<()> {

@@ -2,13 +2,18 @@
 //! library's `StudyParams` (the full study's defaults, or `--quick`'s, with explicit flags
 //! winning), checked, then one call to `study::run`, which prints its stages as notes.
 
-use super::cnn::name_flags;
+use super::flags::{FlagNames, WithFlags};
 use super::progress::Reporter;
 use crate::cnn::Start;
 use crate::error::Result;
+use crate::params::Params;
 use crate::study::{self, StudyInputs, StudyParams};
 use clap::Args;
 use std::path::PathBuf;
+
+/// Every field of the study's params is named like its flag, as are `images`, `data`,
+/// `out` and `resume`.
+const FLAGS: FlagNames = &[];
 
 /// The full study's settings, which the flags' defaults are.
 fn full() -> StudyParams {
@@ -169,7 +174,7 @@ fn study(a: &StudyArgs, reporter: &Reporter) -> Result<study::StudySummary> {
 }
 
 pub fn run(a: StudyArgs, reporter: &Reporter) -> Result<()> {
-    let summary = study(&a, reporter).map_err(name_flags)?;
+    let summary = study(&a, reporter).flags(FLAGS)?;
     reporter.info(&format!(
         "study: wrote {} in {:.0} s",
         summary.report.display(),

@@ -8,7 +8,6 @@
 //! too, so a subset is class-balanced on average even when the files are sorted by class.
 
 use super::engine::mix_seed;
-use super::params::invalid;
 use crate::error::{Error, Result};
 use crate::io::labelled::LabelledImages;
 use crate::io::{cifar, idx, image_folder};
@@ -34,7 +33,7 @@ impl std::str::FromStr for DataSource {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         let (kind, dir) = s.split_once(':').ok_or_else(|| {
-            invalid(
+            Error::param(
                 "data",
                 s,
                 "expected FORMAT:DIR with FORMAT one of cifar10, mnist, folder",
@@ -42,17 +41,17 @@ impl std::str::FromStr for DataSource {
         })?;
         let dir = PathBuf::from(dir);
         if !dir.is_dir() {
-            return Err(invalid(
+            return Err(Error::param(
                 "data",
                 s,
-                &format!("{} is not a folder", dir.display()),
+                format!("{} is not a folder", dir.display()),
             ));
         }
         match kind {
             "cifar10" => Ok(Self::Cifar10(dir)),
             "mnist" => Ok(Self::Mnist(dir)),
             "folder" => Ok(Self::Folder(dir)),
-            _ => Err(invalid(
+            _ => Err(Error::param(
                 "data",
                 s,
                 "FORMAT must be cifar10, mnist or folder",
@@ -151,10 +150,10 @@ pub fn load(source: &DataSource, options: &DataOptions) -> Result<Datasets> {
             let n = train.len();
             let n_test = ((n as f64) * options.test_fraction as f64).round() as usize;
             if n_test == 0 || n_test >= n {
-                return Err(invalid(
+                return Err(Error::param(
                     "test_fraction",
                     options.test_fraction,
-                    &format!("holding it out of {n} images leaves no training or no test images"),
+                    format!("holding it out of {n} images leaves no training or no test images"),
                 ));
             }
             let perm = permutation(n, 1);
@@ -172,7 +171,11 @@ pub fn load(source: &DataSource, options: &DataOptions) -> Result<Datasets> {
     let train = limit(train, options.train_limit, 2);
     let test = limit(test, options.test_limit, 3);
     if train.is_empty() || test.is_empty() {
-        return Err(invalid("data", source, "no training or no test images"));
+        return Err(Error::param(
+            "data",
+            source,
+            "no training or no test images",
+        ));
     }
     Ok(Datasets {
         train,

@@ -6,8 +6,7 @@ use super::checkpoint::Checkpoint;
 use super::data::{self, DataSource};
 use super::engine::Workspace;
 use super::measure::{EVAL_BATCH, evaluate};
-use super::params::invalid;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::io::{atomic, table};
 use std::path::Path;
 
@@ -69,7 +68,7 @@ pub fn evaluate_run(
     let input = net.shapes[0];
     if (input.height, input.width, input.channels) != (images.height, images.width, images.channels)
     {
-        return Err(invalid(
+        return Err(Error::param(
             "data",
             source,
             "its images differ in size or channels from the run's",

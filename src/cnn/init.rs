@@ -14,7 +14,8 @@
 
 use super::net::{LayerSpec, Network, ParamKind};
 use super::params::Choice;
-use crate::error::{Error, Result};
+use crate::bank::Bank;
+use crate::error::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -105,33 +106,11 @@ fn orthogonal(w: &mut [f32], rows: usize, cols: usize, rng: &mut ChaCha8Rng) {
     }
 }
 
-/// A first-layer bank read from disk, as (filters, channels, k, k).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FilterBank {
-    pub filters: usize,
-    pub channels: usize,
-    pub size: usize,
-    pub data: Vec<f32>,
-}
-
-/// Reads a (filters, channels, k, k) or (atoms, k*k) bank.
-pub fn read_bank(path: &Path) -> Result<FilterBank> {
-    let a = crate::io::npy::read(path)?;
-    let bank = crate::viz::montage::Bank::from_shape(&a.data, &a.shape, path)?;
-    if bank.count == 0 || !a.data.iter().all(|v| v.is_finite()) {
-        return Err(Error::bad_input(
-            path,
-            "values",
-            format!("{:?}", a.shape),
-            "the bank must hold at least one filter and only finite values",
-        ));
-    }
-    Ok(FilterBank {
-        filters: bank.count,
-        channels: bank.channels,
-        size: bank.size,
-        data: a.data.clone(),
-    })
+/// Reads a (filters, channels, k, k) or (atoms, k*k) bank of finite values.
+pub fn read_bank(path: &Path) -> Result<Bank<'static>> {
+    let bank = Bank::read(path)?;
+    bank.check_finite(path)?;
+    Ok(bank)
 }
 
 /// Bilinear resampling of a size x size plane to k x k at pixel centres.
@@ -159,10 +138,10 @@ fn resample(src: &[f32], size: usize, k: usize) -> Vec<f32> {
 
 /// Adapts `bank` to `channels` input channels and a `k` x `k` kernel (see the module doc),
 /// returning (filters, channels, k, k) values.
-pub fn adapt_bank(bank: &FilterBank, channels: usize, k: usize) -> Vec<f32> {
+pub fn adapt_bank(bank: &Bank, channels: usize, k: usize) -> Vec<f32> {
     let (s, bc) = (bank.size, bank.channels);
-    let mut out = Vec::with_capacity(bank.filters * channels * k * k);
-    for f in 0..bank.filters {
+    let mut out = Vec::with_capacity(bank.count * channels * k * k);
+    for f in 0..bank.count {
         let filt = &bank.data[f * bc * s * s..(f + 1) * bc * s * s];
         let planes: Vec<Vec<f32>> = if bc == channels {
             filt.chunks_exact(s * s).map(<[f32]>::to_vec).collect()
@@ -224,12 +203,7 @@ mod tests {
 
     #[test]
     fn resampling_keeps_a_constant_and_the_norm() {
-        let bank = FilterBank {
-            filters: 1,
-            channels: 1,
-            size: 8,
-            data: vec![0.5; 64],
-        };
+        let bank = Bank::new(vec![0.5; 64], 1, 1, 8);
         let out = adapt_bank(&bank, 1, 5);
         let norm: f64 = out.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
         assert!((norm - 4.0).abs() < 1e-5, "norm kept: {norm}");

@@ -6,10 +6,10 @@ use super::checkpoint;
 use super::data::{Datasets, Standardiser};
 use super::net::{NetSpec, Network};
 use super::params::TrainRecord;
-use crate::error::{Error, Result};
-use crate::io::{atomic, npy, sidecar, table};
+use crate::error::Result;
+use crate::io::sidecar::{self, Provenance};
+use crate::io::{atomic, npy, table};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// One row of `metrics.csv`.
@@ -140,22 +140,6 @@ struct RunSidecar<'a> {
     metrics: &'a [EpochMetrics],
 }
 
-/// Writes the sidecar of `command` at `path`: the shared provenance fields, then `record`'s.
-pub(crate) fn write_sidecar(
-    command: &str,
-    record: &impl Serialize,
-    path: &Path,
-    force: bool,
-) -> Result<()> {
-    let mut side = sidecar::base(command);
-    match serde_json::to_value(record) {
-        Ok(Value::Object(fields)) => side.extend(fields),
-        Ok(_) => unreachable!("sidecar records are structs"),
-        Err(e) => return Err(Error::failed("serialising sidecar", e.to_string())),
-    }
-    sidecar::write(path, &Value::Object(side), force)
-}
-
 /// Writes a run's per-epoch files and its sidecar.
 pub struct RunLog<'a> {
     run: &'a Path,
@@ -213,7 +197,7 @@ impl<'a> RunLog<'a> {
             metrics,
             sha256: sidecar::sha256_file(&npy_path)?,
         };
-        write_sidecar("cnn train", &record, &sidecar::path_for(&npy_path), true)?;
+        Provenance::new("cnn train", record).write(&sidecar::path_for(&npy_path), true)?;
         let view = crate::viz::montage::Bank::from_shape(&bank, &shape, &npy_path)?;
         let img =
             crate::viz::montage::render(&view, &crate::viz::montage::MontageOptions::default());
@@ -266,6 +250,6 @@ impl<'a> RunLog<'a> {
             training_seconds_this_invocation: training_seconds,
             metrics: rows,
         };
-        write_sidecar("cnn train", &record, &self.run.join(RUN_SIDECAR), true)
+        Provenance::new("cnn train", record).write(&self.run.join(RUN_SIDECAR), true)
     }
 }

@@ -127,12 +127,4 @@ impl Loss {
         }
         sums
     }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Loss::SoftmaxCrossEntropy => "softmax-cross-entropy",
-            Loss::SigmoidCrossEntropy => "sigmoid-cross-entropy",
-            Loss::SquaredError => "squared-error",
-        }
-    }
 }

@@ -12,6 +12,7 @@ use super::loss::Loss;
 use super::net::ReferenceOptions;
 use super::optim::{OptimizerConfig, OptimizerKind, Schedule};
 use crate::error::{Error, Result};
+use crate::params::{Params, Valid, ensure};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -26,18 +27,14 @@ pub trait Choice: Copy + Sized + 'static {
     }
 }
 
-/// An out-of-range parameter, named by its field.
-pub(crate) fn invalid(field: &str, value: impl std::fmt::Display, reason: &str) -> Error {
-    Error::usage(field, value, reason)
-}
-
 /// Refuses a non-finite value, or one for which `ok` is false, with the range in words.
-fn in_range(field: &str, value: f32, ok: bool, range: &str) -> Result<()> {
-    if ok && value.is_finite() {
-        Ok(())
-    } else {
-        Err(invalid(field, value, &format!("must be in {range}")))
-    }
+pub(crate) fn in_range(field: &str, value: f32, ok: bool, range: &str) -> Result<()> {
+    ensure(
+        ok && value.is_finite(),
+        field,
+        value,
+        format!("must be in {range}"),
+    )
 }
 
 /// Every knob of a training run, each at the default of `simplecell cnn train`. The images
@@ -154,34 +151,18 @@ const CONV1_FILTERS: usize = 32;
 /// Filter counts a layer may have.
 const FILTERS: std::ops::RangeInclusive<usize> = 1..=1024;
 
-/// Training params that passed [`TrainParams::check`]; read them through `Deref`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidTrainParams(TrainParams);
+/// Training params that passed [`Params::check`].
+pub type ValidTrainParams = Valid<TrainParams>;
 
-impl std::ops::Deref for ValidTrainParams {
-    type Target = TrainParams;
-    fn deref(&self) -> &TrainParams {
-        &self.0
-    }
-}
-
-impl TrainParams {
-    /// The checked params, or the first field out of range. Reads the `conv1_init` bank to
-    /// count its filters.
-    pub fn check(&self) -> Result<ValidTrainParams> {
-        let mut params = self.clone();
-        params.validate()?;
-        Ok(ValidTrainParams(params))
-    }
-
+impl Params for TrainParams {
     /// Checks every field, in the order the command line lists them, and fills in
-    /// `conv1_filters`.
+    /// `conv1_filters` (reading the `conv1_init` bank to count its filters).
     fn validate(&mut self) -> Result<()> {
         if self.epochs > 100_000 {
-            return Err(invalid("epochs", self.epochs, "must be in 0..=100000"));
+            return Err(Error::param("epochs", self.epochs, "must be in 0..=100000"));
         }
         if !(1..=65536).contains(&self.batch_size) {
-            return Err(invalid(
+            return Err(Error::param(
                 "batch_size",
                 self.batch_size,
                 "must be in 1..=65536",
@@ -201,17 +182,17 @@ impl TrainParams {
         let tf = self.test_fraction;
         in_range("test_fraction", tf, tf > 0.0 && tf < 1.0, "(0, 1)")?;
         if self.lr_step == 0 {
-            return Err(invalid("lr_step", 0, "must be at least 1"));
+            return Err(Error::param("lr_step", 0, "must be at least 1"));
         }
         if ![3, 5, 7, 9, 11].contains(&self.conv1_kernel) {
-            return Err(invalid(
+            return Err(Error::param(
                 "conv1_kernel",
                 self.conv1_kernel,
                 "must be one of 3, 5, 7, 9, 11",
             ));
         }
         if !(1..=4).contains(&self.conv1_stride) {
-            return Err(invalid(
+            return Err(Error::param(
                 "conv1_stride",
                 self.conv1_stride,
                 "must be in 1..=4",
@@ -220,10 +201,10 @@ impl TrainParams {
         if let Some(f) = self.conv1_filters
             && !FILTERS.contains(&f)
         {
-            return Err(invalid("conv1_filters", f, "must be in 1..=1024"));
+            return Err(Error::param("conv1_filters", f, "must be in 1..=1024"));
         }
         if !FILTERS.contains(&self.conv2_filters) {
-            return Err(invalid(
+            return Err(Error::param(
                 "conv2_filters",
                 self.conv2_filters,
                 "must be in 1..=1024",
@@ -232,26 +213,28 @@ impl TrainParams {
         if let Some(h) = self.hidden
             && !(1..=65536).contains(&h)
         {
-            return Err(invalid("hidden", h, "must be in 1..=65536"));
+            return Err(Error::param("hidden", h, "must be in 1..=65536"));
         }
         if self.crop_pad > 16 {
-            return Err(invalid("crop_pad", self.crop_pad, "must be in 0..=16"));
+            return Err(Error::param("crop_pad", self.crop_pad, "must be in 0..=16"));
         }
         if self.activation_sample == 0 {
-            return Err(invalid("activation_sample", 0, "must be at least 1"));
+            return Err(Error::param("activation_sample", 0, "must be at least 1"));
         }
         for (field, limit) in [
             ("train_limit", self.train_limit),
             ("test_limit", self.test_limit),
         ] {
             if limit == Some(0) {
-                return Err(invalid(field, 0, "must be at least 1"));
+                return Err(Error::param(field, 0, "must be at least 1"));
             }
         }
         self.conv1_filters = Some(self.conv1_filters_for_bank()?);
         Ok(())
     }
+}
 
+impl TrainParams {
     /// conv1's filter count: the `conv1_init` bank's, which an explicit `conv1_filters`
     /// must agree with, else the explicit count or 32.
     fn conv1_filters_for_bank(&self) -> Result<usize> {
@@ -260,16 +243,16 @@ impl TrainParams {
         };
         let bank = read_bank(path)?;
         match self.conv1_filters {
-            Some(f) if f != bank.filters => Err(invalid(
+            Some(f) if f != bank.count => Err(Error::param(
                 "conv1_filters",
                 f,
-                &format!(
-                    "{} holds {} filters; omit the filter count or make them agree",
+                format!(
+                    "{} holds {} filters; omit `conv1_filters` or make them agree",
                     path.display(),
-                    bank.filters
+                    bank.count
                 ),
             )),
-            _ => Ok(bank.filters),
+            _ => Ok(bank.count),
         }
     }
 
@@ -459,7 +442,7 @@ mod tests {
         ];
         for (field, p) in cases {
             match p.check() {
-                Err(Error::Usage { option, .. }) => assert_eq!(option, field),
+                Err(Error::Param { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{field}: {other:?}"),
             }
         }

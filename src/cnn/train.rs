@@ -16,7 +16,7 @@ use super::log::{EpochMetrics, RunLog, check_outputs};
 use super::measure::{EpochTraining, epoch_metrics};
 use super::net::{NetSpec, Network, ParamKind, Shape};
 use super::optim::{Optimizer, l2_penalty, learning_rate};
-use super::params::{TrainRecord, ValidTrainParams, invalid};
+use super::params::{TrainRecord, ValidTrainParams};
 use crate::error::{Error, Result};
 use crate::io::atomic;
 use crate::observer::Progress;
@@ -74,13 +74,14 @@ pub fn build_network(params: &ValidTrainParams, input: Shape, classes: usize) ->
                     format!("the input has {} channels", input.channels),
                 ));
             }
-            arch.conv1_filters = bank.filters;
+            arch.conv1_filters = bank.count;
             Some(bank)
         }
         None => None,
     };
     let spec = NetSpec::reference(input, classes, &arch);
-    let mut net = Network::new(spec).map_err(|e| invalid("conv1_kernel", arch.conv1_kernel, &e))?;
+    let mut net =
+        Network::new(spec).map_err(|e| Error::param("conv1_kernel", arch.conv1_kernel, &e))?;
     initialise(&mut net, params.init, mix_seed(params.seed, 0xC0, 0));
     if let Some(bank) = bank {
         let l = net.spec.first_conv().expect("reference net has a conv");
@@ -101,11 +102,11 @@ pub fn train_run(
     progress: &dyn Progress,
 ) -> Result<TrainSummary> {
     match start {
-        Start::Resume if !checkpoint::path(run).exists() => {
-            return Err(invalid(
+        Start::Resume if !checkpoint::exists(run) => {
+            return Err(Error::param(
                 "resume",
                 run.display(),
-                &format!("the folder has no {}", checkpoint::FILE),
+                format!("the folder has no {}", checkpoint::FILE),
             ));
         }
         Start::Resume => {}
@@ -162,10 +163,10 @@ fn resumed_state(record: &TrainRecord, run: &Path) -> Result<RunState> {
         ..ck.config.clone()
     };
     if saved != *record {
-        return Err(invalid(
+        return Err(Error::param(
             "resume",
             run.display(),
-            "the run was started with different settings (only the epoch count may change); see its run.json",
+            "the run was started with different settings (only `epochs` may change); see its run.json",
         ));
     }
     let opt = ck.optimizer(&net);
@@ -208,7 +209,7 @@ pub fn train(
         fresh_state(params, data, input)?
     };
     if net.shapes[0] != input || net.spec.outputs() != classes {
-        return Err(invalid(
+        return Err(Error::param(
             "data",
             source,
             "the images or classes differ from the network's",

@@ -13,11 +13,12 @@
 
 use super::checkpoint::Checkpoint;
 use super::engine::{Mode, Workspace, mix_seed};
-use super::log::write_sidecar;
 use super::net::{LayerSpec, Network};
-use super::params::invalid;
+use super::params::in_range;
 use crate::error::{Error, Result};
-use crate::io::{atomic, sidecar};
+use crate::io::atomic;
+use crate::io::sidecar::{self, Provenance};
+use crate::params::{Params, Valid};
 use crate::viz::montage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -52,40 +53,23 @@ impl Default for AscentParams {
     }
 }
 
-/// Ascent settings that passed [`AscentParams::check`]; recorded as they are.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-#[serde(transparent)]
-pub struct ValidAscentParams(AscentParams);
+/// Ascent settings that passed [`Params::check`]; recorded as they are.
+pub type ValidAscentParams = Valid<AscentParams>;
 
-impl std::ops::Deref for ValidAscentParams {
-    type Target = AscentParams;
-    fn deref(&self) -> &AscentParams {
-        &self.0
-    }
-}
-
-impl AscentParams {
-    pub fn check(&self) -> Result<ValidAscentParams> {
+impl Params for AscentParams {
+    fn validate(&mut self) -> Result<()> {
         if !(1..=100_000).contains(&self.steps) {
-            return Err(invalid("steps", self.steps, "must be in 1..=100000"));
+            return Err(Error::param("steps", self.steps, "must be in 1..=100000"));
         }
-        let finite_in = |field: &str, v: f32, ok: bool, range: &str| {
-            if ok && v.is_finite() {
-                Ok(())
-            } else {
-                Err(invalid(field, v, &format!("must be in {range}")))
-            }
-        };
         let s = self.step_size;
-        finite_in("step_size", s, s > 0.0 && s <= 10.0, "(0, 10]")?;
-        finite_in("l2", self.l2, (0.0..=10.0).contains(&self.l2), "[0, 10]")?;
-        finite_in(
+        in_range("step_size", s, s > 0.0 && s <= 10.0, "(0, 10]")?;
+        in_range("l2", self.l2, (0.0..=10.0).contains(&self.l2), "[0, 10]")?;
+        in_range(
             "blur",
             self.blur,
             (0.0..=4.0).contains(&self.blur),
             "[0, 4]",
-        )?;
-        Ok(ValidAscentParams(*self))
+        )
     }
 }
 
@@ -104,10 +88,10 @@ impl ConvLayer {
     fn index_in(self, net: &Network) -> Result<usize> {
         let convs = net.spec.conv_layers();
         let mut layer = *convs.get(self.0 - 1).ok_or_else(|| {
-            invalid(
+            Error::param(
                 "layer",
                 self,
-                &format!("the network has conv1..conv{}", convs.len()),
+                format!("the network has conv1..conv{}", convs.len()),
             )
         })?;
         if matches!(net.spec.layers.get(layer + 1), Some(LayerSpec::BatchNorm)) {
@@ -129,7 +113,9 @@ impl std::str::FromStr for ConvLayer {
         s.strip_prefix("conv")
             .and_then(|n| n.parse::<usize>().ok())
             .and_then(Self::new)
-            .ok_or_else(|| invalid("layer", s, "expected convN with N >= 1 (conv1, conv2, ...)"))
+            .ok_or_else(|| {
+                Error::param("layer", s, "expected convN with N >= 1 (conv1, conv2, ...)")
+            })
     }
 }
 
@@ -339,7 +325,7 @@ pub fn visualize_run(
         preferred_input_shape: shape,
         responses: &p.responses,
     };
-    write_sidecar("cnn visualize", &record, &side_path, overwrite)?;
+    Provenance::new("cnn visualize", record).write(&side_path, overwrite)?;
     Ok(Visualization {
         units: p.units,
         side: p.side,
@@ -404,7 +390,7 @@ mod tests {
             ("blur", AscentParams { blur: 5.0, ..d }),
         ] {
             match p.check() {
-                Err(Error::Usage { option, .. }) => assert_eq!(option, field),
+                Err(Error::Param { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{field}: {other:?}"),
             }
         }

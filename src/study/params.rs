@@ -4,8 +4,8 @@
 //! study must have the same record.
 
 use crate::cnn::data::DataSource;
-use crate::cnn::params::invalid;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::params::{Params, Valid};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -25,7 +25,7 @@ impl StudyInputs {
         if let Some(dir) = &images
             && !dir.is_dir()
         {
-            return Err(invalid("images", dir.display(), "is not a folder"));
+            return Err(Error::param("images", dir.display(), "is not a folder"));
         }
         Ok(Self { images, data })
     }
@@ -121,11 +121,12 @@ impl StudyParams {
             ..Self::default()
         }
     }
+}
 
-    /// The checked params, or the first field out of range.
-    pub fn check(&self) -> Result<ValidStudyParams> {
-        let c = self;
-        let bad = |field: &str, v: String, why: &str| Err(invalid(field, v, why));
+impl Params for StudyParams {
+    fn validate(&mut self) -> Result<()> {
+        let c = &*self;
+        let bad = |field: &str, v: String, why: &str| Err(Error::param(field, v, why));
         if !(1..=20).contains(&c.seeds) {
             return bad("seeds", c.seeds.to_string(), "must be in 1..=20");
         }
@@ -208,22 +209,14 @@ impl StudyParams {
                 "must be in 1..=100000",
             );
         }
-        Ok(ValidStudyParams(self.clone()))
+        Ok(())
     }
 }
 
-/// Study params that passed [`StudyParams::check`]; read them through `Deref`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValidStudyParams(StudyParams);
+/// Study params that passed [`Params::check`].
+pub type ValidStudyParams = Valid<StudyParams>;
 
-impl std::ops::Deref for ValidStudyParams {
-    type Target = StudyParams;
-    fn deref(&self) -> &StudyParams {
-        &self.0
-    }
-}
-
-impl ValidStudyParams {
+impl StudyParams {
     /// The seeds of the replicated runs.
     pub fn replicate_seeds(&self) -> Vec<u64> {
         (0..self.seeds as u64).map(|r| self.seed + r).collect()
@@ -296,7 +289,7 @@ mod tests {
             ),
         ] {
             match p.check() {
-                Err(crate::Error::Usage { option, .. }) => assert_eq!(option, field),
+                Err(Error::Param { field: f, .. }) => assert_eq!(f, field),
                 other => panic!("{field}: {other:?}"),
             }
         }

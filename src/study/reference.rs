@@ -5,10 +5,12 @@
 
 use super::layout;
 use super::params::{StudyInputs, ValidStudyParams};
-use crate::analysis::gabor::GaborParams;
+use crate::analysis::{self, gabor_bank::GaborBankParams};
+use crate::dictionary::{FolderRun, LearnParams, RunEnd, RunFolder, RunIntervals, StopRule};
 use crate::error::Result;
 use crate::io::{atomic, npy, sidecar};
 use crate::observer::Progress;
+use crate::patches::{ExtractParams, ImageSource};
 use crate::viz::montage::{self, Bank, MontageOptions};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -35,16 +37,17 @@ pub fn build(
             c.patches,
             k = c.kernel
         ));
-        let extract = crate::patches::ExtractConfig {
+        let extract = ExtractParams {
             source: match &inputs.images {
-                Some(d) => crate::patches::ImageSource::Folder(d.clone()),
-                None => crate::patches::ExtractConfig::default().source,
+                Some(d) => ImageSource::Folder(d.clone()),
+                None => ExtractParams::default().source,
             },
             patch_size: c.kernel,
             count: c.patches,
             seed: c.seed,
             ..Default::default()
-        };
+        }
+        .check()?;
         crate::patches::extract(&extract, &patches, true, progress)?;
     }
     super::run::stop_if_asked(out)?;
@@ -53,7 +56,7 @@ pub fn build(
             "study: learning {} atoms (lambda {})",
             c.filters, c.lambda
         ));
-        learn_dictionary(&patches, &dir, c, progress)?;
+        learn_dictionary(out, &patches, &dir, c, progress)?;
     }
     write_bank(
         out,
@@ -74,66 +77,51 @@ pub fn build(
 /// Learns the dictionary into `dir` with the online rule at its defaults, or continues it
 /// from the checkpoint an interrupted study left there.
 fn learn_dictionary(
+    out: &Path,
     patches: &Path,
     dir: &Path,
     c: &ValidStudyParams,
     progress: &dyn Progress,
 ) -> Result<()> {
-    use crate::cli::learn::{LearnArgs, drive, prepare};
-    let fresh = LearnArgs::new(
-        patches.to_path_buf(),
-        c.filters,
-        c.lambda,
-        dir.to_path_buf(),
-    );
-    let args = if dir.join("checkpoint.bin").exists() {
-        LearnArgs {
-            resume: Some(dir.to_path_buf()),
-            patches: None,
-            atoms: None,
-            lambda: None,
-            out: None,
-            ..fresh
-        }
+    let folder = RunFolder::new(dir);
+    let mut run = if folder.checkpoint().exists() {
+        FolderRun::resume(folder, None, None)?
     } else {
-        LearnArgs {
-            epochs: Some(c.learn_epochs),
-            seed: Some(c.seed),
-            force: true,
-            ..fresh
+        let params = LearnParams {
+            atoms: c.filters,
+            lambda: c.lambda,
+            stop: StopRule::Epochs(c.learn_epochs),
+            seed: c.seed,
+            ..LearnParams::default()
         }
+        .check()?;
+        FolderRun::start(&params, patches, folder, true)?
     };
-    let mut run = prepare(&args)?;
-    drive(&mut run, LEARN_SAVE_EVERY, LEARN_SAVE_EVERY, progress)
+    let every = RunIntervals {
+        checkpoint_every: LEARN_SAVE_EVERY,
+        montage_every: LEARN_SAVE_EVERY,
+    };
+    match run.run(every, progress)? {
+        RunEnd::Finished => Ok(()),
+        RunEnd::Interrupted => Err(super::run::interrupted(out)),
+    }
 }
 
-/// A Gabor bank of `count` unit-norm filters: orientations x 2 frequencies x 2 phases
+/// The analytic bank of `count` unit-norm Gabors: orientations x 2 frequencies x 2 phases
 /// (cosine and sine), orientations = count / 4 rounded up, truncated to `count`.
 /// Frequencies 0.15 and 0.25 cycles/pixel bracket the dictionary's typical peak (0.22 on
 /// whitened 7x7 Kodak patches); envelopes as `simplecell gabor`'s default.
 fn gabor_bank(count: usize, size: usize) -> Result<Vec<f32>> {
-    let orientations = count.div_ceil(4);
-    let mut filters = Vec::new();
-    for f in [0.15f64, 0.25] {
-        let sigma = (0.5 / f).min(size as f64 / 4.0);
-        for o in 0..orientations {
-            for phase in [0.0f64, 90.0] {
-                filters.push(GaborParams {
-                    x0: 0.0,
-                    y0: 0.0,
-                    theta: (o as f64 * 180.0 / orientations as f64).to_radians(),
-                    frequency: f,
-                    phase: phase.to_radians(),
-                    sigma_x: sigma,
-                    sigma_y: sigma,
-                    amplitude: 1.0,
-                });
-            }
-        }
+    let params = GaborBankParams {
+        size,
+        orientations: count.div_ceil(4),
+        frequencies: vec![0.15, 0.25],
+        phases: vec![0.0, 90.0],
+        count: Some(count),
+        ..Default::default()
     }
-    filters.truncate(count);
-    use crate::cli::gabor::{GaborBankConfig, render_bank};
-    render_bank(&GaborBankConfig { size, filters })
+    .check()?;
+    Ok(analysis::gabor_bank::gabor_bank(&params)?.data.into_owned())
 }
 
 /// `count` filters of i.i.d. Gaussian values, mean removed, unit norm (the scale of the

@@ -17,10 +17,9 @@ use super::reference;
 use super::report::{StudyResults, write_all};
 use super::training::{Images, cnn_run};
 use crate::cnn::Start;
-use crate::cnn::log::write_sidecar;
-use crate::cnn::params::invalid;
 use crate::error::{Error, Result};
-use crate::io::{atomic, npy, sidecar};
+use crate::io::sidecar::{self, Provenance};
+use crate::io::{atomic, npy};
 use crate::observer::Progress;
 use crate::viz::montage::Bank;
 use serde::{Deserialize, Serialize};
@@ -37,7 +36,7 @@ pub struct StudySummary {
 }
 
 /// The error every interrupted stage returns, naming the study to resume.
-fn interrupted(out: &Path) -> Error {
+pub(super) fn interrupted(out: &Path) -> Error {
     Error::Interrupted {
         resume: format!(
             "the same command with --resume (study in {})",
@@ -75,10 +74,10 @@ fn check_folder(out: &Path, record: &StudyRecord, start: Start) -> Result<()> {
                 .and_then(|c| serde_json::from_value::<StudyRecord>(c.clone()).ok())
                 .is_some_and(|c| &c == record);
             if !same {
-                return Err(invalid(
+                return Err(Error::param(
                     "resume",
                     out.display(),
-                    &format!(
+                    format!(
                         "the study there was started with other options; see {}",
                         side.display()
                     ),
@@ -86,10 +85,10 @@ fn check_folder(out: &Path, record: &StudyRecord, start: Start) -> Result<()> {
             }
         }
         Start::Fresh { overwrite } if side.exists() && !overwrite => {
-            return Err(invalid(
+            return Err(Error::param(
                 "out",
                 out.display(),
-                "holds a study already: add --resume to continue it or --force to start over",
+                "holds a study already: add `resume` to continue it or `force` to start over",
             ));
         }
         Start::Fresh { .. } => {}
@@ -195,7 +194,7 @@ impl<'a> StudySidecar<'a> {
             },
             finished,
         };
-        write_sidecar("study", &record, &self.out.join(layout::SIDECAR), true)
+        Provenance::new("study", record).write(&self.out.join(layout::SIDECAR), true)
     }
 
     fn running(&mut self) -> Result<()> {

@@ -11,6 +11,7 @@ use crate::cnn::params::TrainRecord;
 use crate::cnn::train::train;
 use crate::error::Result;
 use crate::observer::Progress;
+use crate::params::Params;
 use std::path::Path;
 
 /// The CNN's images, loaded on demand and kept for the runs that share their options.

@@ -270,7 +270,7 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
     let _ = writeln!(
         s,
         "- `runs/RUN/` (each CNN run: `metrics.csv`, `conv1_epoch_NNN.npy/.png/.json`, \
-         `checkpoint.json`, `run.json`), `reference/` (patches' sidecar, dictionary run, banks)"
+         `checkpoint.bin`, `run.json`), `reference/` (patches' sidecar, dictionary run, banks)"
     );
     Ok(s)
 }
