@@ -1,7 +1,7 @@
 //! The parameters of a learning run ([`LearnParams`]) and when it stops ([`StopRule`]).
 //!
 //! [`LearnParams::check`] validates every range that does not depend on the data;
-//! [`LearnParams::resolve`] then fits the checked parameters to a patch set (the automatic
+//! `Valid<LearnParams>::resolve` then fits the checked parameters to a patch set (the automatic
 //! held-out size, the batch against the training patches). Checkpoints and the output
 //! sidecar record the resolved parameters.
 
