@@ -96,15 +96,18 @@ fn reference_run(dir: &Path, patches: &Path) -> Vec<u8> {
     std::fs::read(out.join("dictionary.npy")).unwrap()
 }
 
-fn resume(out: &Path) -> std::process::Output {
-    common::simplecell(&[
+/// Resumes the run in `out` on one thread, with `extra` options.
+fn resume(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "--threads",
         "1",
         "--quiet",
         "learn",
         "--resume",
         out.to_str().unwrap(),
-    ])
+    ];
+    args.extend_from_slice(extra);
+    common::simplecell(&args)
 }
 
 #[test]
@@ -174,7 +177,7 @@ fn stopped_run_resumes_bit_identically(name: &str, stop: impl FnOnce(Child, &Pat
         "the run ended before it could be stopped; make it longer"
     );
     stop(child, &out);
-    let resumed = resume(&out);
+    let resumed = resume(&out, &[]);
     assert!(resumed.status.success(), "{}", common::stderr(&resumed));
     assert_eq!(std::fs::read(out.join("dictionary.npy")).unwrap(), expected);
 }
@@ -269,28 +272,18 @@ fn a_first_format_checkpoint_resumes_to_the_old_releases_bytes() {
     let old = std::fs::read(fixture.join("checkpoint.bin")).unwrap();
     std::fs::write(out.join("checkpoint.bin"), &old).unwrap();
     let patches = fixture.join("patches.npy");
-    let resume_args = [
-        "--threads",
-        "1",
-        "--quiet",
-        "learn",
-        "--resume",
-        out.to_str().unwrap(),
-        "--patches",
-        patches.to_str().unwrap(),
-        "--steps",
-        "40",
-    ];
+    let patches = patches.to_str().unwrap();
+    let resume_fixture = || resume(&out, &["--patches", patches, "--steps", "40"]);
 
     let mut flipped = old.clone();
     flipped[old.len() / 2] ^= 1;
     std::fs::write(out.join("checkpoint.bin"), &flipped).unwrap();
-    let refused = common::simplecell(&resume_args);
+    let refused = resume_fixture();
     assert_eq!(refused.status.code(), Some(2));
     assert!(common::stderr(&refused).contains("checkpoint.bin"));
     std::fs::write(out.join("checkpoint.bin"), &old).unwrap();
 
-    let done = common::simplecell(&resume_args);
+    let done = resume_fixture();
     assert!(done.status.success(), "{}", common::stderr(&done));
     assert_eq!(
         std::fs::read(out.join("dictionary.npy")).unwrap(),
@@ -318,7 +311,7 @@ fn a_first_format_checkpoint_resumes_to_the_old_releases_bytes() {
     let mut flipped = new.clone();
     flipped[new.len() / 2] ^= 1;
     std::fs::write(out.join("checkpoint.bin"), &flipped).unwrap();
-    let refused = common::simplecell(&resume_args);
+    let refused = resume_fixture();
     assert_eq!(refused.status.code(), Some(2));
     let msg = common::stderr(&refused);
     assert!(
