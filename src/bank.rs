@@ -112,18 +112,13 @@ impl<'a> Bank<'a> {
 
     /// Fails, naming the first offending filter and element, unless every value is finite.
     pub fn check_finite(&self, path: &Path) -> Result<()> {
-        match self.data.iter().position(|v| !v.is_finite()) {
-            None => Ok(()),
-            Some(at) => {
-                let per = self.filter_len();
-                Err(Error::bad_input(
-                    path,
-                    &format!("filter {} element {}", at / per, at % per),
-                    self.data[at],
-                    "filter values must be finite (no NaN or infinity)",
-                ))
-            }
-        }
+        crate::io::npy::ensure_finite(
+            path,
+            &self.data,
+            self.filter_len(),
+            ("filter", "element"),
+            "filter values must be finite (no NaN or infinity)",
+        )
     }
 }
 

@@ -84,6 +84,14 @@ impl Error {
         }
     }
 
+    /// The field a parameter error names (None for any other error).
+    pub fn param_field(&self) -> Option<&str> {
+        match self {
+            Error::Param { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
     /// Shorthand for an out-of-range parameter, named by its field.
     pub fn param(field: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
         Error::Param {

@@ -123,10 +123,12 @@ fn phase_randomised_copy_matches_at_the_null_level() {
     assert!(c.matched_mean() < 0.9, "{}", c.matched_mean());
 }
 
+/// [`common::write_npy`], as the string a command line takes.
 fn write(dir: &std::path::Path, name: &str, shape: &[usize], data: &[f32]) -> String {
-    let p = dir.join(name);
-    simplecell::io::npy::write(&p, shape, data, false).unwrap();
-    p.to_str().unwrap().to_string()
+    common::write_npy(dir, name, shape, data)
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]

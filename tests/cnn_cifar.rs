@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::labelled::csv_column;
+use common::csv_column;
 use common::{shared_data, simplecell, stderr};
 
 #[test]

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::labelled::{csv_column, two_bars_folder};
+use common::csv_column;
+use common::labelled::two_bars_folder;
 use common::{shared_data, simplecell, stderr};
 
 fn train(args: &[&str]) -> std::process::Output {

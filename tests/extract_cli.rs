@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{simplecell, stderr};
+use common::{files_in, simplecell, stderr};
 use simplecell::io::npy;
 use simplecell::observer::Silent;
 use simplecell::patches::{ExtractParams, ImageSource, Whitening, extract};
@@ -23,15 +23,6 @@ fn small(seed: u64, whitening: Whitening) -> ExtractParams {
         whitening,
         ..ExtractParams::default()
     }
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::labelled::{csv_column, three_bars_folder};
+use common::csv_column;
+use common::labelled::three_bars_folder;
 use common::{simplecell, stderr};
 use std::collections::HashMap;
 use std::path::Path;

@@ -85,34 +85,18 @@ impl Params for GaborBankParams {
             self.orientations,
             "must be in 1..=180",
         )?;
-        ensure(
-            (1..=64).contains(&self.frequencies.len()),
+        ensure_list(
             "frequencies",
-            format!("{:?}", self.frequencies),
-            "give 1 to 64 frequencies",
+            &self.frequencies,
+            |f| f > 0.0 && f <= 0.5,
+            "each must be in (0, 0.5]",
         )?;
-        for &f in &self.frequencies {
-            ensure(
-                f > 0.0 && f <= 0.5,
-                "frequencies",
-                f,
-                "each must be in (0, 0.5]",
-            )?;
-        }
-        ensure(
-            (1..=64).contains(&self.phases.len()),
+        ensure_list(
             "phases",
-            format!("{:?}", self.phases),
-            "give 1 to 64 phases",
+            &self.phases,
+            |p| (0.0..360.0).contains(&p),
+            "each must be in [0, 360)",
         )?;
-        for &p in &self.phases {
-            ensure(
-                (0.0..360.0).contains(&p),
-                "phases",
-                p,
-                "each must be in [0, 360)",
-            )?;
-        }
         ensure(
             (0.1..=10.0).contains(&self.aspect),
             "aspect",
@@ -140,6 +124,19 @@ impl Params for GaborBankParams {
         }
         Ok(())
     }
+}
+
+/// A list field holds 1 to 64 values, each `ok`.
+fn ensure_list(field: &str, values: &[f64], ok: impl Fn(f64) -> bool, each: &str) -> Result<()> {
+    ensure(
+        (1..=64).contains(&values.len()),
+        field,
+        format!("{values:?}"),
+        format!("give 1 to 64 {field}"),
+    )?;
+    values
+        .iter()
+        .try_for_each(|&v| ensure(ok(v), field, v, each))
 }
 
 /// One Gabor per filter, in bank order.
@@ -311,9 +308,12 @@ mod tests {
 
     #[test]
     fn out_of_range_parameters_name_their_field() {
-        let field = |p: GaborBankParams| match p.check().unwrap_err() {
-            Error::Param { field, .. } => field,
-            e => panic!("{e}"),
+        let field = |p: GaborBankParams| {
+            p.check()
+                .unwrap_err()
+                .param_field()
+                .unwrap_or("(not a parameter error)")
+                .to_string()
         };
         let d = GaborBankParams::default();
         assert_eq!(

@@ -320,14 +320,13 @@ pub fn analyze_codes(
             ));
         }
     };
-    if let Some(at) = array.data.iter().position(|v| !v.is_finite()) {
-        return Err(Error::bad_input(
-            path,
-            &format!("sample {} unit {}", at / units, at % units),
-            array.data[at],
-            "codes must be finite (no NaN or infinity)",
-        ));
-    }
+    npy::ensure_finite(
+        path,
+        &array.data,
+        units,
+        ("sample", "unit"),
+        "codes must be finite (no NaN or infinity)",
+    )?;
     atomic::ensure_dir(out)?;
     let started = Instant::now();
     let population = codes::population(&array.data, samples, units);

@@ -93,14 +93,13 @@ pub fn load_dictionary(
         ));
     }
     let (atoms, pixels) = (array.shape[0], array.shape[1]);
-    if let Some(i) = array.data.iter().position(|v| !v.is_finite()) {
-        return Err(Error::bad_input(
-            path,
-            &format!("atom {} pixel {}", i / pixels, i % pixels),
-            array.data[i],
-            "the dictionary must hold finite numbers",
-        ));
-    }
+    npy::ensure_finite(
+        path,
+        &array.data,
+        pixels,
+        ("atom", "pixel"),
+        "the dictionary must hold finite numbers",
+    )?;
     // (atoms, pixels) row-major is pixels x atoms column-major: the same bytes.
     let mut d = DMatrix::from_vec(pixels, atoms, array.data);
     let mut renormalised = 0;
@@ -187,14 +186,13 @@ pub fn encode_file(
     }
     let n = source.len();
     let data = source.data();
-    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-        return Err(Error::bad_input(
-            patches,
-            &format!("patch {} pixel {}", i / pixels, i % pixels),
-            data[i],
-            "patches must hold finite numbers",
-        ));
-    }
+    npy::ensure_finite(
+        patches,
+        data,
+        pixels,
+        ("patch", "pixel"),
+        "patches must hold finite numbers",
+    )?;
 
     let coder = params.coder.build();
     let coding = params.coding.check()?;

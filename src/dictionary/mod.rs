@@ -9,7 +9,7 @@
 //! run `simplecell learn` makes, with its outputs in a folder.
 
 pub mod checkpoint;
-pub mod data;
+pub(crate) mod data;
 pub mod folder;
 pub mod init;
 pub mod learner;
@@ -25,6 +25,7 @@ use crate::error::Result;
 use nalgebra::DMatrix;
 
 pub use folder::{FolderRun, RunFolder};
+pub use init::Init;
 pub use learner::{HistoryRow, Learner};
 pub use params::{LearnParams, StopRule};
 pub use run::{NoHooks, RunEnd, RunHooks, RunIntervals};

@@ -1,7 +1,7 @@
 //! The parameters of a learning run ([`LearnParams`]) and when it stops ([`StopRule`]).
 //!
 //! [`LearnParams::check`] validates every range that does not depend on the data;
-//! [`LearnParams::resolve`] then fits the checked parameters to a patch set (the automatic
+//! `Valid<LearnParams>::resolve` then fits the checked parameters to a patch set (the automatic
 //! held-out size, the batch against the training patches). Checkpoints and the output
 //! sidecar record the resolved parameters.
 
@@ -228,13 +228,14 @@ impl LearnParams {
 mod tests {
     use super::*;
 
-    use crate::error::Error;
-
     #[test]
     fn errors_name_fields_and_automatic_values_are_filled() {
-        let field = |p: LearnParams| match p.check().unwrap_err() {
-            Error::Param { field, .. } => field,
-            e => panic!("not a parameter error: {e}"),
+        let field = |p: LearnParams| {
+            p.check()
+                .unwrap_err()
+                .param_field()
+                .unwrap_or("(not a parameter error)")
+                .to_string()
         };
         let base = LearnParams::default();
         assert_eq!(
@@ -286,6 +287,6 @@ mod tests {
         }
         .check()
         .unwrap();
-        assert!(matches!(big.resolve(300), Err(Error::Param { field, .. }) if field == "batch"));
+        assert_eq!(big.resolve(300).unwrap_err().param_field(), Some("batch"));
     }
 }

@@ -1,5 +1,5 @@
 //! Labelled image folders for the CNN and study tests (torchvision's ImageFolder layout,
-//! `DIR/{train,test}/CLASS/NNN.png`), and reading a CSV column back.
+//! `DIR/{train,test}/CLASS/NNN.png`).
 
 use std::path::Path;
 
@@ -52,18 +52,4 @@ pub fn three_bars_folder(dir: &Path, train: usize, test: usize) {
             }
         }
     }
-}
-
-/// The values of column `name` of a CSV file; unparsable cells (`nan`, empty) are NaN.
-pub fn csv_column(path: &Path, name: &str) -> Vec<f64> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let idx = r
-        .headers()
-        .unwrap()
-        .iter()
-        .position(|h| h == name)
-        .unwrap_or_else(|| panic!("{}: no column {name}", path.display()));
-    r.records()
-        .map(|rec| rec.unwrap()[idx].parse::<f64>().unwrap_or(f64::NAN))
-        .collect()
 }
