@@ -16,13 +16,14 @@
 //! [`Workspace::read`] refuses to return it.
 
 use super::direct::{self, Run, Start};
-use super::gemm::{View, gemm};
 use super::kernels::ConvGeometry;
 use super::kernels::{
     col2im, im2col, max_pool2, max_pool2_backward, relu_max_pool2, relu_max_pool2_backward,
 };
 use super::loss::{Loss, LossSums};
 use super::net::{LayerSpec, Network};
+use crate::linalg::dispatch::Level;
+use crate::linalg::{Backend, View, ViewMut, gemm};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -208,7 +209,7 @@ impl Workspace {
             }
             match net.spec.layers[l] {
                 LayerSpec::BatchNorm => self.batch_norm_forward(net, l, mode),
-                LayerSpec::Conv { filters, .. } if direct::fast() => {
+                LayerSpec::Conv { filters, .. } if Level::avx512() => {
                     let g = net.geometry(l);
                     let w = &net.params[net.first_param[l].expect("conv has parameters")];
                     let packed = &mut self.packed[l];
@@ -267,7 +268,7 @@ impl Workspace {
             }
             match net.spec.layers[l] {
                 LayerSpec::BatchNorm => self.batch_norm_backward(net, l, train),
-                LayerSpec::Conv { .. } if direct::fast() => {
+                LayerSpec::Conv { .. } if Level::avx512() => {
                     let g = net.geometry(l);
                     let flip = need_dx && flipped_input_grad(&g);
                     if flip {
@@ -673,13 +674,13 @@ fn conv_backward_direct(
         None => {
             let dcol = sized(&mut ch.scratch, m * taps);
             gemm(
-                m,
-                filters,
-                taps,
+                Backend::MatrixMultiply,
+                (m, filters, taps),
+                1.0,
                 View::rows(dy, filters),
                 View::rows(&net.params[p], taps),
                 0.0,
-                dcol,
+                ViewMut::rows(dcol, taps),
             );
             col2im(dcol, n, &g, sized(&mut ch.grads[l], in_len));
         }
@@ -703,13 +704,13 @@ fn chunk_forward(ch: &mut Chunk, net: &Network, l: usize, mode: Mode, seed: u64)
                 row.copy_from_slice(b);
             }
             gemm(
-                m,
-                k,
-                filters,
+                Backend::MatrixMultiply,
+                (m, k, filters),
+                1.0,
                 View::rows(col, k),
                 View::transposed(w, k),
                 1.0,
-                y,
+                ViewMut::rows(y, filters),
             );
         }
         LayerSpec::Linear { outputs } => {
@@ -722,13 +723,13 @@ fn chunk_forward(ch: &mut Chunk, net: &Network, l: usize, mode: Mode, seed: u64)
                 row.copy_from_slice(b);
             }
             gemm(
-                n,
-                inputs,
-                outputs,
+                Backend::MatrixMultiply,
+                (n, inputs, outputs),
+                1.0,
                 View::rows(x, inputs),
                 View::transposed(w, inputs),
                 1.0,
-                y,
+                ViewMut::rows(y, outputs),
             );
         }
         LayerSpec::Relu => {
@@ -778,13 +779,13 @@ fn chunk_backward(ch: &mut Chunk, net: &Network, l: usize, train: &[bool], need_
             if train[p] {
                 let dw = sized(&mut ch.pgrads[p], filters * k);
                 gemm(
-                    filters,
-                    m,
-                    k,
+                    Backend::MatrixMultiply,
+                    (filters, m, k),
+                    1.0,
                     View::transposed(dy, filters),
                     View::rows(&ch.cache[l], k),
                     0.0,
-                    dw,
+                    ViewMut::rows(dw, k),
                 );
             }
             if train[p + 1] {
@@ -800,13 +801,13 @@ fn chunk_backward(ch: &mut Chunk, net: &Network, l: usize, train: &[bool], need_
                 // The im2col buffer is no longer needed: it receives dY W, then col2im.
                 let dcol = sized(&mut ch.cache[l], m * k);
                 gemm(
-                    m,
-                    filters,
-                    k,
+                    Backend::MatrixMultiply,
+                    (m, filters, k),
+                    1.0,
                     View::rows(dy, filters),
                     View::rows(&net.params[p], k),
                     0.0,
-                    dcol,
+                    ViewMut::rows(dcol, k),
                 );
                 let dx = sized(&mut ch.grads[l], in_len);
                 col2im(dcol, n, &g, dx);
@@ -819,13 +820,13 @@ fn chunk_backward(ch: &mut Chunk, net: &Network, l: usize, train: &[bool], need_
             if train[p] {
                 let dw = sized(&mut ch.pgrads[p], outputs * inputs);
                 gemm(
-                    outputs,
-                    n,
-                    inputs,
+                    Backend::MatrixMultiply,
+                    (outputs, n, inputs),
+                    1.0,
                     View::transposed(dy, outputs),
                     View::rows(&ch.acts[l], inputs),
                     0.0,
-                    dw,
+                    ViewMut::rows(dw, inputs),
                 );
             }
             if train[p + 1] {
@@ -840,13 +841,13 @@ fn chunk_backward(ch: &mut Chunk, net: &Network, l: usize, train: &[bool], need_
             if need_dx {
                 let (dx, dy) = split_pair(&mut ch.grads, l);
                 gemm(
-                    n,
-                    outputs,
-                    inputs,
+                    Backend::MatrixMultiply,
+                    (n, outputs, inputs),
+                    1.0,
                     View::rows(dy, outputs),
                     View::rows(&net.params[p], inputs),
                     0.0,
-                    sized(dx, in_len),
+                    ViewMut::rows(sized(dx, in_len), inputs),
                 );
             }
         }
