@@ -19,8 +19,9 @@ pub trait Arithmetic {
     fn narrow(x: f64) -> Self::Element;
     /// `a - x . y` in float64, for the factorisation.
     fn factor_residual(a: f64, x: &[Self::Element], y: &[Self::Element]) -> f64;
-    /// A below-diagonal entry of L from its numerator and the diagonal entry above it.
-    fn below_diagonal(numerator: f64, diagonal: f64) -> f64;
+    /// A below-diagonal entry of L from its numerator, the diagonal entry above it and that
+    /// entry's reciprocal (computed once per column, whether or not the policy uses it).
+    fn below_diagonal(numerator: f64, diagonal: f64, reciprocal: f64) -> f64;
     /// `b - x . y` in the element type, for the forward substitution.
     fn solve_residual(b: Self::Element, x: &[Self::Element], y: &[Self::Element]) -> Self::Element;
     /// `L^T x = y` in place, given the row-major factor `l` of size `m`.
@@ -51,7 +52,7 @@ impl Arithmetic for InOrder {
     }
 
     #[inline(always)]
-    fn below_diagonal(numerator: f64, diagonal: f64) -> f64 {
+    fn below_diagonal(numerator: f64, diagonal: f64, _reciprocal: f64) -> f64 {
         numerator / diagonal
     }
 
@@ -96,8 +97,8 @@ impl Arithmetic for Lanes {
     }
 
     #[inline(always)]
-    fn below_diagonal(numerator: f64, diagonal: f64) -> f64 {
-        numerator * (1.0 / diagonal)
+    fn below_diagonal(numerator: f64, _diagonal: f64, reciprocal: f64) -> f64 {
+        numerator * reciprocal
     }
 
     #[inline(always)]
@@ -159,10 +160,11 @@ pub fn factor<A: Arithmetic>(a: &mut [A::Element], m: usize, min_pivot: f64) -> 
         }
         let pivot = pivot.sqrt();
         row_q[q] = A::narrow(pivot);
+        let reciprocal = 1.0 / pivot;
         let lq = &row_q[..q];
         for row_p in below.chunks_exact_mut(m) {
             let numerator = A::factor_residual(A::widen(row_p[q]), &row_p[..q], lq);
-            row_p[q] = A::narrow(A::below_diagonal(numerator, pivot));
+            row_p[q] = A::narrow(A::below_diagonal(numerator, pivot, reciprocal));
         }
     }
     true
