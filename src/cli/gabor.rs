@@ -154,9 +154,7 @@ pub fn render_bank(config: &GaborBankConfig) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(config.filters.len() * config.size * config.size);
     for (i, g) in config.filters.iter().enumerate() {
         let mut v = g.render(config.size);
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        v.iter_mut().for_each(|x| *x -= mean);
-        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let norm = crate::linalg::normalise::zero_mean_unit_norm(&mut v);
         if norm < 1e-6 {
             return Err(Error::usage(
                 "--frequencies/--phases",
@@ -168,7 +166,7 @@ pub fn render_bank(config: &GaborBankConfig) -> Result<Vec<f32>> {
                 "this Gabor is zero on the grid after removing its mean; change the phase or frequency",
             ));
         }
-        out.extend(v.iter().map(|x| (x / norm) as f32));
+        out.extend(v.iter().map(|&x| x as f32));
     }
     Ok(out)
 }
