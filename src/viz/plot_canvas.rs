@@ -169,8 +169,17 @@ pub(crate) struct LegendEntry<'a> {
     pub marker: Option<Marker>,
     /// Draw the marker as an outline only (the look of points clamped to the frame).
     pub hollow: bool,
-    pub line: bool,
-    pub dashed: bool,
+    pub line: LegendLine,
+}
+
+/// The stroke in a legend row's swatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LegendLine {
+    None,
+    Solid,
+    Dashed,
+    /// A short vertical bar, the look of a mean on a dot plot.
+    Upright,
 }
 
 /// Legend geometry: swatch width, gap to the text, row height and padding.
@@ -206,16 +215,23 @@ pub(crate) fn draw_legend<DB: DrawingBackend>(
     for (k, e) in entries.iter().enumerate() {
         let y = top + LEGEND_ROW / 2 + k as i32 * LEGEND_ROW;
         let (x0, x1) = (LEGEND_PAD, LEGEND_PAD + SWATCH);
-        if e.line {
-            let style = e.colour.stroke_width(2);
-            if e.dashed {
+        let style = e.colour.stroke_width(2);
+        match e.line {
+            LegendLine::None => {}
+            LegendLine::Solid => area.draw(&PathElement::new(vec![(x0, y), (x1, y)], style))?,
+            LegendLine::Dashed => {
                 let mut x = x0;
                 while x < x1 {
                     area.draw(&PathElement::new(vec![(x, y), ((x + 5).min(x1), y)], style))?;
                     x += 9;
                 }
-            } else {
-                area.draw(&PathElement::new(vec![(x0, y), (x1, y)], style))?;
+            }
+            LegendLine::Upright => {
+                let centre = (x0 + x1) / 2;
+                area.draw(&PathElement::new(
+                    vec![(centre, y - 7), (centre, y + 7)],
+                    style,
+                ))?
             }
         }
         if let Some(marker) = e.marker {

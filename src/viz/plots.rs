@@ -9,8 +9,8 @@
 //! and [`Labels::empty`], the caller's reason, instead of empty axes.
 
 use super::plot_canvas::{
-    AXIS_DESC_SIZE, DrawError, FONT, INK, LegendEntry, Marker, NOTE, TICK_SIZE, draw_empty,
-    draw_legend, draw_title, legend_width, render, series_look, text_size,
+    AXIS_DESC_SIZE, DrawError, FONT, INK, LegendEntry, LegendLine, Marker, NOTE, TICK_SIZE,
+    draw_empty, draw_legend, draw_title, legend_width, render, series_look, text_size,
 };
 use crate::error::Result;
 use image::RgbImage;
@@ -237,8 +237,11 @@ fn series_legend<'a>(
                 colour,
                 marker: s.marked().then_some(marker),
                 hollow: false,
-                line: s.joined,
-                dashed: s.dashed,
+                line: match (s.joined, s.dashed) {
+                    (false, _) => LegendLine::None,
+                    (true, false) => LegendLine::Solid,
+                    (true, true) => LegendLine::Dashed,
+                },
             }
         })
         .collect();
@@ -251,16 +254,20 @@ fn series_legend<'a>(
         .iter()
         .any(|s| s.marked() && s.points.iter().any(beyond))
     {
-        entries.push(LegendEntry {
-            label: CLAMPED_NOTE,
-            colour: INK,
-            marker: Some(Marker::Circle),
-            hollow: true,
-            line: false,
-            dashed: false,
-        });
+        entries.push(clamped_entry());
     }
     entries
+}
+
+/// The legend row that explains hollow markers.
+fn clamped_entry() -> LegendEntry<'static> {
+    LegendEntry {
+        label: CLAMPED_NOTE,
+        colour: INK,
+        marker: Some(Marker::Circle),
+        hollow: true,
+        line: LegendLine::None,
+    }
 }
 
 fn series_plot_size(
@@ -504,33 +511,38 @@ pub fn category_plot(
     value_range: (f64, f64),
     labels: &Labels,
 ) -> Result<RgbImage> {
-    let layout = category_layout(categories)?;
+    let layout = category_layout(categories, value_range)?;
     render(layout.size, |root| {
         draw_category_plot(root, categories, value_range, &layout, labels)
     })
 }
 
-/// Legend rows of a category plot: how a value and a mean are drawn.
-fn category_legend() -> [LegendEntry<'static>; 2] {
+/// Legend rows of a category plot: how a value and a mean are drawn, and hollow markers if
+/// a value lies beyond the axis.
+fn category_legend(categories: &[Category], range: (f64, f64)) -> Vec<LegendEntry<'static>> {
     let (colour, marker) = series_look(0);
-    [
+    let range = axis_range(range);
+    let mut entries = vec![
         LegendEntry {
-            label: "one run",
+            label: "one value",
             colour,
             marker: Some(marker),
             hollow: false,
-            line: false,
-            dashed: false,
+            line: LegendLine::None,
         },
         LegendEntry {
             label: "mean",
             colour: INK,
             marker: None,
             hollow: false,
-            line: true,
-            dashed: false,
+            line: LegendLine::Upright,
         },
-    ]
+    ];
+    let beyond = |v: &f64| v.is_finite() && !(range.0..=range.1).contains(v);
+    if categories.iter().any(|c| c.values.iter().any(beyond)) {
+        entries.push(clamped_entry());
+    }
+    entries
 }
 
 /// Pixel height of one category's row.
@@ -544,13 +556,16 @@ struct CategoryLayout {
     legend_width: u32,
 }
 
-fn category_layout(categories: &[Category]) -> Result<CategoryLayout> {
+fn category_layout(categories: &[Category], range: (f64, f64)) -> Result<CategoryLayout> {
     let mut widest = 0;
     for c in categories {
         widest = widest.max(text_size(c.label, TICK_SIZE)?.0);
     }
     let label_area = widest + 2 * AXIS_DESC_SIZE as u32 + 16;
-    let legend: Vec<&str> = category_legend().iter().map(|e| e.label).collect();
+    let legend: Vec<&str> = category_legend(categories, range)
+        .iter()
+        .map(|e| e.label)
+        .collect();
     let legend_width = legend_width(&legend)?;
     let rows = categories.len().max(1) as u32;
     Ok(CategoryLayout {
@@ -620,11 +635,10 @@ fn draw_category_plot<DB: DrawingBackend>(
         let y = row_y(k);
         let values: Vec<f64> = c.values.iter().copied().filter(|v| v.is_finite()).collect();
         if values.is_empty() {
-            chart.draw_series(std::iter::once(Text::new(
-                "no data",
-                (range.0, y),
-                note.clone(),
-            )))?;
+            // Offset from the axis so the note does not run into the category's name.
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((range.0, y)) + Text::new("no data", (10, 0), note.clone()),
+            ))?;
             continue;
         }
         let mean = values.iter().sum::<f64>() / values.len() as f64;
@@ -643,7 +657,7 @@ fn draw_category_plot<DB: DrawingBackend>(
         }))?;
     }
     let top = chart.plotting_area().get_base_pixel().1 - legend.get_base_pixel().1;
-    draw_legend(&legend, &category_legend(), top)?;
+    draw_legend(&legend, &category_legend(categories, value_range), top)?;
     Ok(())
 }
 
@@ -899,7 +913,7 @@ mod tests {
     #[test]
     fn a_categorical_axis_has_one_tick_per_category() {
         let c = categories();
-        let layout = category_layout(&c).unwrap();
+        let layout = category_layout(&c, (0.45, 0.6)).unwrap();
         let texts = texts_of(layout.size, |root| {
             draw_category_plot(root, &c, (0.45, 0.6), &layout, &LABELS)
         });
@@ -910,7 +924,8 @@ mod tests {
         // The value axis is numeric; the category axis has no numbers and no blank ticks.
         assert!(texts.iter().any(|t| t == "0.5"), "{texts:?}");
         assert_eq!(count(&texts, ""), 0, "{texts:?}");
-        assert_eq!(count(&texts, "one run") + count(&texts, "mean"), 2);
+        assert_eq!(count(&texts, "one value") + count(&texts, "mean"), 2);
+        assert_eq!(count(&texts, CLAMPED_NOTE), 0);
         let img = category_plot(&c, (0.45, 0.6), &LABELS).unwrap();
         assert!(has_colour(&img, PALETTE[0]));
     }
@@ -921,7 +936,7 @@ mod tests {
             label: "never ran",
             values: vec![],
         }];
-        let layout = category_layout(&c).unwrap();
+        let layout = category_layout(&c, (0.0, 1.0)).unwrap();
         let texts = texts_of(layout.size, |root| {
             draw_category_plot(root, &c, (0.0, 1.0), &layout, &LABELS)
         });
