@@ -3,5 +3,3 @@
 pub mod montage;
 mod plot_canvas;
 pub mod plots;
-
-pub use plot_canvas::PALETTE;

@@ -21,14 +21,14 @@ pub(crate) const AXIS_DESC_SIZE: f64 = 16.0;
 pub(crate) const TICK_SIZE: f64 = 14.0;
 pub(crate) const LEGEND_SIZE: f64 = 14.0;
 
-/// Text and axis colour: near-black, so that anti-aliased glyph edges stay soft.
+/// Text and axis colour: near-black, a shade softer than pure black on the white page.
 pub(crate) const INK: RGBColor = RGBColor(30, 30, 30);
 /// Colour of the explanation on an empty figure, softer than the ink of real labels.
 pub(crate) const NOTE: RGBColor = RGBColor(90, 90, 90);
 
 /// Colours of successive series (Okabe-Ito order): distinct in hue and lightness, so that
 /// neighbours in a legend stay apart in print and for common colour-vision deficiencies.
-pub const PALETTE: [RGBColor; 8] = [
+pub(crate) const PALETTE: [RGBColor; 8] = [
     RGBColor(0, 114, 178),
     RGBColor(230, 159, 0),
     RGBColor(0, 158, 115),

@@ -111,9 +111,14 @@ impl Ranged for TickAxis {
     }
 }
 
-/// A numeric tick label with no trailing zeros ("20", "0.25"), and no "-0".
+/// A numeric tick label with no trailing zeros ("20", "0.25") and no "-0"; values too small
+/// or too large for six decimals are written in exponent form ("2e-7").
 fn tick_label(v: &f64) -> String {
-    let s = format!("{v:.4}");
+    let magnitude = v.abs();
+    if magnitude != 0.0 && !(1e-4..1e7).contains(&magnitude) {
+        return format!("{v:e}");
+    }
+    let s = format!("{v:.6}");
     let s = s.trim_end_matches('0').trim_end_matches('.');
     if s == "-0" { "0".into() } else { s.into() }
 }
@@ -139,7 +144,7 @@ pub struct Series<'a> {
     pub points: Vec<(f64, f64)>,
     /// Join successive points with straight segments (a curve) or mark them only.
     pub joined: bool,
-    /// Draw dashed and without markers (used for baselines and references).
+    /// Draw dashed, grey and without markers (used for baselines and references).
     pub dashed: bool,
 }
 
@@ -664,7 +669,7 @@ fn draw_category_plot<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::viz::PALETTE;
+    use crate::viz::plot_canvas::PALETTE;
     use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErrorKind};
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -949,5 +954,8 @@ mod tests {
         assert_eq!(tick_label(&0.25), "0.25");
         assert_eq!(tick_label(&(0.1 + 0.2)), "0.3");
         assert_eq!(tick_label(&-0.0), "0");
+        assert_eq!(tick_label(&2e-7), "2e-7");
+        assert_eq!(tick_label(&0.00015), "0.00015");
+        assert_eq!(tick_label(&12000.0), "12000");
     }
 }
