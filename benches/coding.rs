@@ -8,7 +8,8 @@ use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use simplecell::coding::{Coder, CodingParams, PreparedDictionary, gemm};
+use simplecell::coding::{Coder, CodingParams, PreparedDictionary};
+use simplecell::linalg::{Backend, View, ViewMut, gemm};
 
 fn problem(
     pixels: usize,
@@ -70,7 +71,11 @@ fn gram_gemm(c: &mut Criterion) {
         let mut out = vec![0f32; k * n];
         group.throughput(Throughput::Elements((2 * k * k * n) as u64));
         group.bench_function(BenchmarkId::new("flops", format!("k{k}_n{n}")), |b| {
-            b.iter(|| gemm::matmul(k, k, n, &g, &a, &mut out))
+            b.iter(|| {
+                let (gv, av) = (View::columns(&g, k), View::columns(&a, k));
+                let out = ViewMut::columns(&mut out, k);
+                gemm(Backend::Faer, (k, k, n), 1.0, gv, av, 0.0, out)
+            })
         });
     }
     group.finish();

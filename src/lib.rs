@@ -49,8 +49,8 @@
 //! # Stability
 //!
 //! The jobs above, their parameter and result types, [`Bank`], [`io`], [`observer`] and
-//! [`error`] are the API. The kernels and workspaces (`linalg`, `coding::gemm`,
-//! `coding::batch`, `cnn::engine`, `cnn::direct`, `cnn::kernels`, `cnn::gemm`) are public
+//! [`error`] are the API. The kernels and workspaces (`linalg`, `coding::batch`,
+//! `cnn::engine`, `cnn::direct`, `cnn::kernels`) are public
 //! for the benchmarks and may change without notice; [`cli`] is the binary's and not an API.
 
 pub mod analysis;

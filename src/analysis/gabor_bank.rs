@@ -172,9 +172,7 @@ pub fn gabor_bank(params: &Valid<GaborBankParams>) -> Result<Bank<'static>> {
     let mut out = Vec::with_capacity(filters.len() * size * size);
     for (i, g) in filters.iter().enumerate() {
         let mut v = g.render(size);
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        v.iter_mut().for_each(|x| *x -= mean);
-        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let norm = crate::linalg::normalise::zero_mean_unit_norm(&mut v);
         if norm < 1e-6 {
             return Err(Error::param(
                 "frequencies/phases",
@@ -186,7 +184,7 @@ pub fn gabor_bank(params: &Valid<GaborBankParams>) -> Result<Bank<'static>> {
                 "this Gabor is zero on the grid after removing its mean; change the phase or frequency",
             ));
         }
-        out.extend(v.iter().map(|x| (x / norm) as f32));
+        out.extend(v.iter().map(|&x| x as f32));
     }
     Ok(Bank::new(out, filters.len(), 1, size))
 }

@@ -252,27 +252,45 @@ fn write_filter_plots(
         .fold(1.0f64, f64::max);
     // Round the axes up to a multiple of 0.5, at most 3, where Ringach's plots end.
     let axis = ((top * 2.0).ceil() / 2.0).min(3.0);
-    let title = format!("gabor fits with r2 at least {} (n={})", min_r2, good.len());
+    let fits = format!("Gabor fits with R² ≥ {} (n = {})", min_r2, good.len());
+    let empty = format!("no filter fits a Gabor with R² ≥ {min_r2}: nothing to plot");
     let img = plots::scatter(
         &points,
         (0.0, axis),
         (0.0, axis),
-        &title,
-        "nx = sigma_x f",
-        "ny = sigma_y f",
-    );
+        &plots::Labels {
+            title: &format!("Envelope shape of the {fits}"),
+            x: "nx = σx·f (cycles per σ, across the stripes)",
+            y: "ny = σy·f (cycles per σ, along the stripes)",
+            empty: &empty,
+        },
+    )?;
     write_png(&img, &file("nx_ny.png"), force)?;
     let orientations: Vec<f64> = good.iter().map(|g| g.params.theta.to_degrees()).collect();
-    let (img, _) = plots::histogram(&orientations, 12, (0.0, 180.0), &title, "orientation (deg)");
+    let (img, _) = plots::histogram(
+        &orientations,
+        12,
+        (0.0, 180.0),
+        &plots::Labels {
+            title: &format!("Orientation of the {fits}"),
+            x: "orientation θ (degrees)",
+            y: "filters (count)",
+            empty: &empty,
+        },
+    )?;
     write_png(&img, &file("orientation_hist.png"), force)?;
     let frequencies: Vec<f64> = good.iter().map(|g| g.params.frequency).collect();
     let (img, _) = plots::histogram(
         &frequencies,
         10,
         (0.0, 0.5),
-        &title,
-        "frequency (cycles/pixel)",
-    );
+        &plots::Labels {
+            title: &format!("Spatial frequency of the {fits}"),
+            x: "frequency (cycles/pixel)",
+            y: "filters (count)",
+            empty: &empty,
+        },
+    )?;
     write_png(&img, &file("frequency_hist.png"), force)?;
     // Montage of the analysed planes (luminance or per channel), best Gabor fit first.
     let data: Vec<f32> = planes

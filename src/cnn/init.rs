@@ -16,6 +16,7 @@ use super::net::{LayerSpec, Network, ParamKind};
 use super::params::Choice;
 use crate::bank::Bank;
 use crate::error::Result;
+use crate::linalg::resample::resample_bilinear;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -113,29 +114,6 @@ pub fn read_bank(path: &Path) -> Result<Bank<'static>> {
     Ok(bank)
 }
 
-/// Bilinear resampling of a size x size plane to k x k at pixel centres.
-fn resample(src: &[f32], size: usize, k: usize) -> Vec<f32> {
-    let scale = size as f64 / k as f64;
-    let coord = |o: usize| {
-        let x = ((o as f64 + 0.5) * scale - 0.5).clamp(0.0, (size - 1) as f64);
-        let i0 = x.floor() as usize;
-        let i1 = (i0 + 1).min(size - 1);
-        (i0, i1, x - i0 as f64)
-    };
-    let mut out = vec![0.0; k * k];
-    for y in 0..k {
-        let (y0, y1, fy) = coord(y);
-        for x in 0..k {
-            let (x0, x1, fx) = coord(x);
-            let at = |yy: usize, xx: usize| src[yy * size + xx] as f64;
-            let v = (1.0 - fy) * ((1.0 - fx) * at(y0, x0) + fx * at(y0, x1))
-                + fy * ((1.0 - fx) * at(y1, x0) + fx * at(y1, x1));
-            out[y * k + x] = v as f32;
-        }
-    }
-    out
-}
-
 /// Adapts `bank` to `channels` input channels and a `k` x `k` kernel (see the module doc),
 /// returning (filters, channels, k, k) values.
 pub fn adapt_bank(bank: &Bank, channels: usize, k: usize) -> Vec<f32> {
@@ -167,7 +145,14 @@ pub fn adapt_bank(bank: &Bank, channels: usize, k: usize) -> Vec<f32> {
             planes.iter().for_each(|p| out.extend_from_slice(p));
             continue;
         }
-        let resized: Vec<Vec<f32>> = planes.iter().map(|p| resample(p, s, k)).collect();
+        let resized: Vec<Vec<f32>> = planes
+            .iter()
+            .map(|p| {
+                let wide: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+                let out = resample_bilinear(&wide, s, k);
+                out.into_iter().map(|v| v as f32).collect()
+            })
+            .collect();
         let (before, after) = (norm(&planes), norm(&resized));
         let gain = if after > 0.0 {
             (before / after) as f32

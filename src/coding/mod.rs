@@ -11,11 +11,11 @@
 pub mod active_set;
 pub mod batch;
 pub mod fista;
-pub mod gemm;
 mod homotopy;
 pub mod stream;
 
 use crate::error::{Error, Result};
+use crate::linalg::power;
 use crate::params::{self, Params, Valid};
 use nalgebra::DMatrix;
 
@@ -125,7 +125,11 @@ pub struct PreparedDictionary {
 
 impl PreparedDictionary {
     pub fn new(d: DMatrix<f32>) -> Self {
-        Self::with_lipschitz(d, |gram| largest_eigenvalue(gram) * 1.01 + 1e-6)
+        // The 1% margin covers the power iteration's underestimate.
+        Self::with_lipschitz(d, |gram| {
+            let mut v = power::start_vector(gram.nrows());
+            power::largest_eigenvalue(gram, &mut v, 200, 1e-6) * 1.01 + 1e-6
+        })
     }
 
     /// Prepares `d` with the Lipschitz bound that `lipschitz` computes from the float32 Gram
@@ -174,7 +178,13 @@ fn gram_f64(d64: &[f64], p: usize, k: usize) -> Vec<f64> {
         .map(|b| {
             let (j0, j1) = (b * GRAM_BLOCK, ((b + 1) * GRAM_BLOCK).min(k));
             let mut upper = vec![0f64; j1 * (j1 - j0)];
-            gemm::matmul_tn(j1, p, j1 - j0, d64, &d64[j0 * p..j1 * p], &mut upper);
+            use crate::linalg::{Backend, View, ViewMut, gemm};
+            let (a, b) = (
+                View::columns(d64, p).t(),
+                View::columns(&d64[j0 * p..j1 * p], p),
+            );
+            let out = ViewMut::columns(&mut upper, j1);
+            gemm(Backend::Faer, (j1, p, j1 - j0), 1.0, a, b, 0.0, out);
             (j0, j1, upper)
         })
         .collect();
@@ -199,32 +209,6 @@ fn gram_f64(d64: &[f64], p: usize, k: usize) -> Vec<f64> {
         }
     }
     gram
-}
-
-/// Power iteration for the largest eigenvalue of a symmetric positive semi-definite matrix.
-/// The 1% margin the caller adds covers the iteration's underestimate.
-pub fn largest_eigenvalue(gram: &DMatrix<f32>) -> f32 {
-    let n = gram.nrows();
-    if n == 0 {
-        return 0.0;
-    }
-    // A deterministic, non-degenerate start vector.
-    let mut v = nalgebra::DVector::from_fn(n, |i, _| 1.0 + (i as f32 * 0.618).fract());
-    let mut lambda = 0.0f32;
-    for _ in 0..200 {
-        let w = gram * &v;
-        let norm = w.norm();
-        if norm == 0.0 {
-            return 0.0;
-        }
-        let next = norm / v.norm();
-        v = w / norm;
-        if (next - lambda).abs() <= 1e-6 * next {
-            return next;
-        }
-        lambda = next;
-    }
-    lambda
 }
 
 /// A sparse coder.

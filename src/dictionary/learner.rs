@@ -17,10 +17,10 @@ use super::mod_rule::Mod;
 use super::olshausen::OlshausenField;
 use super::online::OnlineBcd;
 use super::params::{LearnParams, StopRule};
-use super::products::gemm_nn;
 use super::{DictionaryUpdate, UpdateKind, normalize_columns};
 use crate::coding::{Coder, CodingParams, CodingReport, PreparedDictionary, SparseCoder};
 use crate::error::{Error, Result};
+use crate::linalg::gemm_nn;
 use crate::params::Valid;
 use crate::patches::PatchSource;
 use nalgebra::DMatrix;
@@ -331,22 +331,7 @@ impl Learner {
     fn prepare(&mut self) -> PreparedDictionary {
         let v = &mut self.top_vector;
         PreparedDictionary::with_lipschitz(self.d.clone(), |gram| {
-            let mut lambda = 0.0f32;
-            for _ in 0..100 {
-                let w = gram * &*v;
-                let norm = w.norm();
-                if norm == 0.0 {
-                    break;
-                }
-                let next = norm / v.norm();
-                *v = w / norm;
-                if (next - lambda).abs() <= 1e-5 * next {
-                    lambda = next;
-                    break;
-                }
-                lambda = next;
-            }
-            lambda * 1.01 + 1e-6
+            crate::linalg::power::largest_eigenvalue(gram, v, 100, 1e-5) * 1.01 + 1e-6
         })
     }
 

@@ -18,7 +18,6 @@ pub mod olshausen;
 pub mod online;
 mod online_parts;
 pub mod params;
-mod products;
 pub mod run;
 
 use crate::error::Result;
@@ -87,11 +86,9 @@ impl UpdateKind {
 /// Scales every column of `d` to unit L2 norm. A column of norm zero is left at zero (the
 /// dead-atom rule re-seeds it later).
 pub fn normalize_columns(d: &mut DMatrix<f32>) {
-    for mut col in d.column_iter_mut() {
-        let norm = col.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            col.iter_mut().for_each(|v| *v /= norm);
-        }
+    let rows = d.nrows().max(1);
+    for col in d.as_mut_slice().chunks_exact_mut(rows) {
+        crate::linalg::normalise::unit_norm(col);
     }
 }
 

@@ -133,10 +133,8 @@ fn random_bank(count: usize, size: usize, seed: u64) -> Vec<f32> {
     let mut out = Vec::with_capacity(count * n);
     for _ in 0..count {
         let mut v: Vec<f64> = (0..n).map(|_| normal.sample(&mut rng)).collect();
-        let mean = v.iter().sum::<f64>() / n as f64;
-        v.iter_mut().for_each(|x| *x -= mean);
-        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        out.extend(v.iter().map(|x| (x / norm) as f32));
+        crate::linalg::normalise::zero_mean_unit_norm(&mut v);
+        out.extend(v.iter().map(|&x| x as f32));
     }
     out
 }
