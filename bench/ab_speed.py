@@ -17,6 +17,7 @@ missing are skipped with a printed reason. Outputs go to --work and are deleted 
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -51,19 +52,23 @@ def workloads(case: Path, data: Path, work: Path):
     ]
 
 
-def run_once(binary: str, args, threads: int, out: Path) -> float:
+def run_once(binary: str, args, threads: int, out: Path):
+    """(wall seconds, CPU seconds of the child: user + system)."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     argv = [binary, "--quiet", "--threads", str(threads)] + [a.replace("OUT", str(out))
                                                               for a in args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done.returncode != 0:
         sys.exit(f"{' '.join(argv)} failed:\n{done.stderr}")
     shutil.rmtree(out)
-    return seconds
+    return seconds, cpu
 
 
 def main():
@@ -87,23 +92,30 @@ def main():
         if missing:
             print(f"skip {name}: missing {', '.join(missing)}")
             continue
-        times = {"old": [], "new": []}
+        wall = {"old": [], "new": []}
+        cpu = {"old": [], "new": []}
         for r in range(a.rounds):
             order = ["old", "new"] if r % 2 == 0 else ["new", "old"]
             for which in order:
                 binary = a.old if which == "old" else a.new
-                times[which].append(run_once(binary, args, a.threads, work / which))
-        ratios = [n / o for n, o in zip(times["new"], times["old"])]
-        row = (name, statistics.median(times["old"]), statistics.median(times["new"]),
-               statistics.median(ratios), min(ratios), max(ratios))
+                w, c = run_once(binary, args, a.threads, work / which)
+                wall[which].append(w)
+                cpu[which].append(c)
+        row = [name]
+        for t in (wall, cpu):
+            ratios = [n / o for n, o in zip(t["new"], t["old"])]
+            row += [statistics.median(t["old"]), statistics.median(t["new"]),
+                    statistics.median(ratios), min(ratios), max(ratios)]
         rows.append(row)
-        print("%-14s old %7.2f s  new %7.2f s  new/old median %.3f (range %.3f-%.3f)" % row,
-              flush=True)
-    print(f"\n{a.rounds} rounds, {a.threads} threads, interleaved; medians of wall seconds")
-    print("| workload | old s | new s | new/old (median, range over rounds) |")
-    print("|---|---|---|---|")
-    for n, o, w, r, lo, hi in rows:
-        print(f"| {n} | {o:.2f} | {w:.2f} | {r:.3f} ({lo:.3f}-{hi:.3f}) |")
+        print("%-14s wall old %7.2f new %7.2f new/old %.3f (%.3f-%.3f); "
+              "cpu old %7.2f new %7.2f new/old %.3f (%.3f-%.3f)" % tuple(row), flush=True)
+    print(f"\n{a.rounds} rounds, {a.threads} threads, interleaved; medians in seconds, and the "
+          "median (range) over rounds of new/old within a round")
+    print("| workload | wall old | wall new | wall new/old | CPU old | CPU new | CPU new/old |")
+    print("|---|---|---|---|---|---|---|")
+    for n, wo, wn, wr, wlo, whi, co, cn, cr, clo, chi in rows:
+        print(f"| {n} | {wo:.2f} | {wn:.2f} | {wr:.3f} ({wlo:.2f}-{whi:.2f}) "
+              f"| {co:.2f} | {cn:.2f} | {cr:.3f} ({clo:.2f}-{chi:.2f}) |")
 
 
 if __name__ == "__main__":

@@ -339,22 +339,33 @@ fn evaluate(values: &[f64], grid: &Grid, p: &P, normal: Option<(&mut H, &mut P)>
     let (sx, sy, amp) = (p[5].exp(), p[6].exp(), p[7]);
     let (isx2, isy2) = (1.0 / (sx * sx), 1.0 / (sy * sy));
     let (sn, cs) = theta.sin_cos();
-    let mut sse = 0.0;
-    let want_normal = normal.is_some();
-    let mut jtj = H::zeros();
-    let mut jtr = P::zeros();
-    for (i, &v) in values.iter().enumerate() {
+    // Each pixel's rotated coordinates and Gaussian envelope.
+    let frame = |i: usize| {
         let (dx, dy) = (grid.xs[i] - x0, grid.ys[i] - y0);
         let xp = dx * cs + dy * sn;
         let yp = -dx * sn + dy * cs;
-        let env = (-0.5 * (xp * xp * isx2 + yp * yp * isy2)).exp();
+        (xp, yp, (-0.5 * (xp * xp * isx2 + yp * yp * isy2)).exp())
+    };
+    let mut sse = 0.0;
+    let Some((h, g)) = normal else {
+        // Two loops rather than one with a branch: the sum of squares alone needs only the
+        // carrier's cosine, and with the sine used unconditionally below the compiler
+        // fuses the pair into one sincos call (14% of analyze's instructions otherwise).
+        for (i, &v) in values.iter().enumerate() {
+            let (xp, _, env) = frame(i);
+            let r = amp * env * (TAU * f * xp + phase).cos() - v;
+            sse += r * r;
+        }
+        return sse;
+    };
+    let mut jtj = H::zeros();
+    let mut jtr = P::zeros();
+    for (i, &v) in values.iter().enumerate() {
+        let (xp, yp, env) = frame(i);
         let (s_, c_) = (TAU * f * xp + phase).sin_cos();
         let ec = amp * env * c_;
         let r = ec - v;
         sse += r * r;
-        if !want_normal {
-            continue;
-        }
         let es = amp * env * s_;
         // d g / d x' and d g / d y'.
         let gxp = -xp * isx2 * ec - TAU * f * es;
@@ -372,12 +383,10 @@ fn evaluate(values: &[f64], grid: &Grid, p: &P, normal: Option<(&mut H, &mut P)>
         jtj.syger(1.0, &j, &j, 1.0);
         jtr.axpy(r, &j, 1.0);
     }
-    if let Some((h, g)) = normal {
-        // syger fills the lower triangle only.
-        jtj.fill_upper_triangle_with_lower_triangle();
-        *h = jtj;
-        *g = jtr;
-    }
+    // syger fills the lower triangle only.
+    jtj.fill_upper_triangle_with_lower_triangle();
+    *h = jtj;
+    *g = jtr;
     sse
 }
 
