@@ -15,6 +15,7 @@ use super::plot_canvas::{
 };
 use crate::error::Result;
 use image::RgbImage;
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -224,19 +225,31 @@ fn numeric_chart<'a, DB: DrawingBackend>(
             TickAxis::numeric(x, MAX_TICKS, whole.0),
             TickAxis::numeric(y, MAX_TICKS, whole.1),
         )?;
-    chart
-        .configure_mesh()
-        .x_desc(labels.x)
+    house_mesh(&mut chart.configure_mesh(), labels)
+        .x_label_formatter(&tick_label)
+        .y_label_formatter(&tick_label)
+        .draw()?;
+    Ok(chart)
+}
+
+/// The axes every chart shares: the caller's axis labels, readable ticks, and grid lines at
+/// the major ticks only. Callers add their tick formatters and draw.
+fn house_mesh<'m, 'a, 'b, X, Y, DB>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+    labels: &Labels,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: Ranged,
+    Y: Ranged,
+    DB: DrawingBackend,
+{
+    mesh.x_desc(labels.x)
         .y_desc(labels.y)
         .axis_desc_style((FONT, AXIS_DESC_SIZE).into_font().color(&INK))
         .label_style((FONT, TICK_SIZE).into_font().color(&INK))
         .axis_style(INK)
         .bold_line_style(GRID)
         .light_line_style(WHITE.mix(0.0))
-        .x_label_formatter(&tick_label)
-        .y_label_formatter(&tick_label)
-        .draw()?;
-    Ok(chart)
 }
 
 /// Markers of one shape and fill at data coordinates.
@@ -388,15 +401,7 @@ fn draw_histogram<DB: DrawingBackend>(
             TickAxis::bin_edges(range, counts.len()),
             TickAxis::numeric((0.0, y_max), MAX_TICKS, true),
         )?;
-    chart
-        .configure_mesh()
-        .x_desc(labels.x)
-        .y_desc(labels.y)
-        .axis_desc_style((FONT, AXIS_DESC_SIZE).into_font().color(&INK))
-        .label_style((FONT, TICK_SIZE).into_font().color(&INK))
-        .axis_style(INK)
-        .bold_line_style(GRID)
-        .light_line_style(WHITE.mix(0.0))
+    house_mesh(&mut chart.configure_mesh(), labels)
         .disable_x_mesh()
         .x_label_formatter(&tick_label)
         .y_label_formatter(&tick_label)
@@ -531,15 +536,7 @@ fn draw_category_plot<DB: DrawingBackend>(
             String::new()
         }
     };
-    chart
-        .configure_mesh()
-        .x_desc(labels.x)
-        .y_desc(labels.y)
-        .axis_desc_style((FONT, AXIS_DESC_SIZE).into_font().color(&INK))
-        .label_style((FONT, TICK_SIZE).into_font().color(&INK))
-        .axis_style(INK)
-        .bold_line_style(GRID)
-        .light_line_style(WHITE.mix(0.0))
+    house_mesh(&mut chart.configure_mesh(), labels)
         .x_label_formatter(&tick_label)
         .y_label_formatter(&name_of)
         .draw()?;
