@@ -130,7 +130,13 @@ pub fn demo(
         });
     }
     let analysis = out.join("analysis");
-    let report = analyze_filters(&analyze, &run.folder.dictionary(), &analysis, force, progress)?;
+    let report = analyze_filters(
+        &analyze,
+        &run.folder.dictionary(),
+        &analysis,
+        force,
+        progress,
+    )?;
     let r2: Vec<f64> = report
         .measures
         .iter()

@@ -15,7 +15,10 @@ use std::process::Output;
 fn refused(o: &Output, code: i32, needles: &[&str]) {
     let msg = stderr(o);
     assert_eq!(o.status.code(), Some(code), "{msg}");
-    assert!(!msg.contains("panicked") && !msg.contains("internal error"), "{msg}");
+    assert!(
+        !msg.contains("panicked") && !msg.contains("internal error"),
+        "{msg}"
+    );
     for n in needles {
         assert!(msg.contains(n), "stderr lacks {n:?}:\n{msg}");
     }
@@ -42,6 +45,8 @@ fn learn(patches: &Path, out: &Path, extra: &[&str]) -> Output {
         s(patches),
         "--atoms",
         "8",
+        "--lambda",
+        "0.5",
         "--batch",
         "16",
         "--steps",
@@ -62,13 +67,21 @@ fn d01_learn_refuses_nan_rows_and_huge_values_before_any_output() {
     }
     let nan = write_npy(dir.path(), "nan.npy", &[400, 16], &data);
     let out = dir.path().join("run");
-    refused(&learn(&nan, &out, &[]), 2, &["nan.npy", "patch 10 pixel 5", "NaN"]);
+    refused(
+        &learn(&nan, &out, &[]),
+        2,
+        &["nan.npy", "patch 10 pixel 5", "NaN"],
+    );
     assert!(!out.exists(), "a refused learn leaves no folder");
 
     let mut data = patches(400, 16);
     data[37 * 16 + 2] = 3e38;
     let huge = write_npy(dir.path(), "huge.npy", &[400, 16], &data);
-    refused(&learn(&huge, &out, &[]), 2, &["huge.npy", "patch 37 pixel 2", "rescale"]);
+    refused(
+        &learn(&huge, &out, &[]),
+        2,
+        &["huge.npy", "patch 37 pixel 2", "rescale"],
+    );
     assert!(!out.exists());
 }
 
@@ -105,7 +118,12 @@ fn d03_learn_force_removes_the_older_run_before_starting() {
     let p = write_npy(dir.path(), "p.npy", &[400, 16], &patches(400, 16));
     let out = dir.path().join("run");
     std::fs::create_dir(&out).unwrap();
-    for old in ["dictionary.npy", "dictionary.json", "dictionary.png", "history.csv"] {
+    for old in [
+        "dictionary.npy",
+        "dictionary.json",
+        "dictionary.png",
+        "history.csv",
+    ] {
         std::fs::write(out.join(old), b"from an older run").unwrap();
     }
     std::fs::write(out.join("notes.txt"), b"the user's").unwrap();
@@ -132,7 +150,11 @@ fn d06_temporary_files_never_outlive_a_failed_or_interrupted_write() {
     let d = dir.path();
     // An output path naming a folder: refused before work (no temp file, exit 1).
     let slash = format!("{}/x.npy/", s(d));
-    refused(&simplecell(&["extract", "--count", "10", "--out", &slash]), 1, &["x.npy", "folder"]);
+    refused(
+        &simplecell(&["extract", "--count", "10", "--out", &slash]),
+        1,
+        &["x.npy", "folder"],
+    );
     std::fs::create_dir(d.join("taken.npy")).unwrap();
     let taken = d.join("taken.npy");
     let o = simplecell(&["extract", "--count", "10", "--force", "--out", s(&taken)]);
@@ -156,8 +178,9 @@ fn d06_temporary_files_never_outlive_a_failed_or_interrupted_write() {
     let sub = d.join("int");
     std::fs::create_dir(&sub).unwrap();
     let big = sub.join("big.npy");
-    let child = common::spawn(&["extract", "--count", "20000000", "--out", s(&big)]);
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // 2,000,000 patches (1.2 GB) take well over the 1.5 s wait even on a quiet machine.
+    let child = common::spawn(&["extract", "--count", "2000000", "--out", s(&big)]);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let o = common::interrupt(child);
     refused(&o, 130, &["interrupted"]);
     assert_eq!(files_in(&sub), Vec::<String>::new());
@@ -168,16 +191,34 @@ fn d07_outputs_must_differ_from_each_other_and_from_the_inputs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let x = d.join("x.npy");
-    let o = simplecell(&["extract", "--count", "10", "--out", s(&x), "--csv", s(&d.join("x.json"))]);
+    let o = simplecell(&[
+        "extract",
+        "--count",
+        "10",
+        "--out",
+        s(&x),
+        "--csv",
+        s(&d.join("x.json")),
+    ]);
     refused(&o, 2, &["--csv", "x.json", "sidecar"]);
     assert_eq!(files_in(d), Vec::<String>::new());
 
     let p = write_npy(d, "P.npy", &[20, 16], &patches(20, 16));
-    let dict: Vec<f32> = (0..4 * 16).map(|i| if i % 17 == 0 { 1.0 } else { 0.0 }).collect();
+    let dict: Vec<f32> = (0..4 * 16)
+        .map(|i| if i % 17 == 0 { 1.0 } else { 0.0 })
+        .collect();
     let dn = write_npy(d, "D.npy", &[4, 16], &dict);
     let before = std::fs::read(&p).unwrap();
     let o = simplecell(&[
-        "encode", "--patches", s(&p), "--dictionary", s(&dn), "--lambda", "0.1", "--out", s(&p),
+        "encode",
+        "--patches",
+        s(&p),
+        "--dictionary",
+        s(&dn),
+        "--lambda",
+        "0.1",
+        "--out",
+        s(&p),
         "--force",
     ]);
     refused(&o, 2, &["--out", "P.npy", "--patches"]);
@@ -200,7 +241,18 @@ fn d13_validation_errors_create_no_folder() {
     assert_eq!(files_in(d), ["empty"]);
 
     let p = write_npy(d, "p.npy", &[100, 16], &patches(100, 16));
-    let o = learn(&p, &d.join("run/deep"), &["--atoms", "0"]);
+    let deep = d.join("run/deep");
+    let o = simplecell(&[
+        "learn",
+        "--patches",
+        s(&p),
+        "--lambda",
+        "0.5",
+        "--atoms",
+        "0",
+        "--out",
+        s(&deep),
+    ]);
     refused(&o, 2, &["--atoms", "0"]);
     assert_eq!(files_in(d), ["empty", "p.npy"]);
 }
@@ -212,13 +264,29 @@ fn d05_montage_canvas_is_sized_by_the_filters_and_capped() {
     let bank = write_npy(d, "b.npy", &[64, 144], &patches(64, 144));
     let png = d.join("m.png");
     let o = simplecell(&[
-        "montage", "--filters", s(&bank), "--out", s(&png), "--columns", "4096", "--zoom", "64",
+        "montage",
+        "--filters",
+        s(&bank),
+        "--out",
+        s(&png),
+        "--columns",
+        "4096",
+        "--zoom",
+        "64",
     ]);
-    refused(&o, 2, &["--zoom", "64", "pixels"]);
+    refused(&o, 2, &["--zoom", "64", "49217x770 pixels"]);
     assert!(!png.exists());
     // Many columns with a modest zoom: one row of the 64 filters actually drawn.
     let o = simplecell(&[
-        "montage", "--filters", s(&bank), "--out", s(&png), "--columns", "4096", "--zoom", "2",
+        "montage",
+        "--filters",
+        s(&bank),
+        "--out",
+        s(&png),
+        "--columns",
+        "4096",
+        "--zoom",
+        "2",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let img = image::open(&png).unwrap();
@@ -235,10 +303,18 @@ fn d10_d12_learn_names_the_real_problem() {
     refused(&learn(&p, &out, &[]), 2, &["rect.npy", "shape", "square"]);
     // A 0-row file is about the file, not about --validation.
     let p = write_npy(d, "empty.npy", &[0, 16], &[]);
-    refused(&learn(&p, &out, &[]), 2, &["empty.npy", "at least 2 patches"]);
+    refused(
+        &learn(&p, &out, &[]),
+        2,
+        &["empty.npy", "at least 2 patches"],
+    );
     // A hold-out leaving fewer patches than one batch blames --validation.
     let p = write_npy(d, "p.npy", &[2000, 16], &patches(2000, 16));
-    refused(&learn(&p, &out, &["--validation", "1999"]), 2, &["--validation", "1999"]);
+    refused(
+        &learn(&p, &out, &["--validation", "1999"]),
+        2,
+        &["--validation", "1999"],
+    );
     // Float64 Fortran-order data is read into memory; the message for an unmappable
     // dtype never shows Rust debug text.
     assert!(!out.exists());
@@ -252,7 +328,17 @@ fn d12_resume_from_another_folder_says_patches_can_be_given() {
     write_npy(d, "p.npy", &[400, 16], &patches(400, 16));
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_simplecell"))
         .current_dir(d)
-        .args(["--quiet", "learn", "--patches", "p.npy", "--atoms", "8", "--batch", "16"])
+        .args([
+            "--quiet",
+            "learn",
+            "--patches",
+            "p.npy",
+            "--lambda",
+            "0.5",
+            "--batch",
+            "16",
+        ])
+        .args(["--atoms", "8"])
         .args(["--steps", "5", "--out", "run"])
         .output()
         .unwrap();
@@ -280,7 +366,10 @@ fn d04_d12_mnist_and_image_folder_inputs_are_checked() {
     let images = idx_file("img", &[3, 2, 2], &[0; 12]);
     let labels = idx_file("lab", &[3], &[1, 200, 3]);
     let e = idx::read_pair(&images, &labels).unwrap_err().to_string();
-    assert!(e.contains("lab") && e.contains("label 1") && e.contains("200"), "{e}");
+    assert!(
+        e.contains("lab") && e.contains("label 1") && e.contains("200"),
+        "{e}"
+    );
     // Magic 2052 (4 dimensions) given as the images.
     let four = idx_file("four", &[3, 1, 2, 2], &[0; 12]);
     let labels = idx_file("lab2", &[3], &[1, 2, 3]);
@@ -289,7 +378,9 @@ fn d04_d12_mnist_and_image_folder_inputs_are_checked() {
 
     let png = |p: &Path| {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        image::GrayImage::from_pixel(4, 4, image::Luma([9])).save(p).unwrap();
+        image::GrayImage::from_pixel(4, 4, image::Luma([9]))
+            .save(p)
+            .unwrap();
     };
     let one = d.join("one");
     png(&one.join("cat/a.png"));
@@ -302,9 +393,58 @@ fn d04_d12_mnist_and_image_folder_inputs_are_checked() {
     let e = image_folder::read_dir(&empty).unwrap_err().to_string();
     assert!(e.contains("eel") && e.contains("no image files"), "{e}");
     let split = d.join("split");
-    for f in ["train/cat/a.png", "train/dog/a.png", "test/cat/a.png", "test/cow/a.png"] {
+    for f in [
+        "train/cat/a.png",
+        "train/dog/a.png",
+        "test/cat/a.png",
+        "test/cow/a.png",
+    ] {
         png(&split.join(f));
     }
     let e = image_folder::read_dir(&split).unwrap_err().to_string();
-    assert!(e.contains("cow") && e.contains("not a class of the training folder"), "{e}");
+    assert!(
+        e.contains("cow") && e.contains("not a class of the training folder"),
+        "{e}"
+    );
+}
+
+#[test]
+fn d11_conv1_init_banks_obey_the_filter_limit() {
+    use simplecell::cnn::TrainParams;
+    use simplecell::params::Params;
+    let dir = tempfile::tempdir().unwrap();
+    let bank = write_npy(dir.path(), "big.npy", &[1025, 9], &patches(1025, 9));
+    let e = TrainParams {
+        conv1_init: Some(bank),
+        ..TrainParams::default()
+    }
+    .check()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("conv1_init") && e.contains("1025") && e.contains("1..=1024"),
+        "{e}"
+    );
+}
+
+#[test]
+fn d12_npy_dtype_errors_show_the_numpy_descr_not_rust_debug_text() {
+    let dir = tempfile::tempdir().unwrap();
+    // A float64 patch file cannot be memory-mapped; the message names its descr.
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let mut header = "{'descr': '<f8', 'fortran_order': False, 'shape': (4, 4), }".to_string();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(&[0u8; 4 * 4 * 8]);
+    let p = dir.path().join("f64.npy");
+    std::fs::write(&p, bytes).unwrap();
+    let e = simplecell::io::npy::MappedNpy::open(&p)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("'<f8'") && !e.contains("F64 {"), "{e}");
 }

@@ -28,8 +28,17 @@ fn a_small_demo_run_learns_gabor_like_atoms_from_the_builtin_photographs() {
     );
     // Whitened 12x12 patches put the atoms' peak frequency well inside (0, 0.5) cycles/pixel;
     // measured 0.21-0.23.
-    assert!((0.1..0.4).contains(&s.median_peak_frequency), "{}", s.median_peak_frequency);
-    for f in ["patches.npy", "dictionary.npy", "dictionary.png", "history.csv"] {
+    assert!(
+        (0.1..0.4).contains(&s.median_peak_frequency),
+        "{}",
+        s.median_peak_frequency
+    );
+    for f in [
+        "patches.npy",
+        "dictionary.npy",
+        "dictionary.png",
+        "history.csv",
+    ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     assert!(s.analysis.join("filters.csv").is_file());

@@ -187,12 +187,10 @@ impl ExtractArgs {
                     .and_then(|d| d.file_name())
                     .map(|n| n.to_string_lossy().into_owned())
                     .filter(|n| !n.is_empty() && !n.starts_with('.'))
-                    .unwrap_or_else(|| {
-                        match (&self.images, self.builtin()) {
-                            (Some(_), _) => "images".into(),
-                            (None, BuiltinArg::DeadLeaves) => "dead_leaves".into(),
-                            (None, BuiltinArg::Photos) => "photos".into(),
-                        }
+                    .unwrap_or_else(|| match (&self.images, self.builtin()) {
+                        (Some(_), _) => "images".into(),
+                        (None, BuiltinArg::DeadLeaves) => "dead_leaves".into(),
+                        (None, BuiltinArg::Photos) => "photos".into(),
                     });
                 PathBuf::from("patches").join(format!("{name}.npy"))
             }

@@ -40,10 +40,7 @@ pub fn check_output(path: &Path, force: bool) -> Result<()> {
             if !meta.is_dir() {
                 return Err(Error::Write {
                     path: path.to_path_buf(),
-                    source: std::io::Error::other(format!(
-                        "{} is not a folder",
-                        d.display()
-                    )),
+                    source: std::io::Error::other(format!("{} is not a folder", d.display())),
                 });
             }
             if meta.permissions().readonly() {
@@ -73,7 +70,10 @@ fn identity(path: &Path) -> PathBuf {
     } else {
         std::env::current_dir().unwrap_or_default().join(path)
     };
-    match (abs.parent().and_then(|d| d.canonicalize().ok()), abs.file_name()) {
+    match (
+        abs.parent().and_then(|d| d.canonicalize().ok()),
+        abs.file_name(),
+    ) {
         (Some(dir), Some(name)) => dir.join(name),
         _ => abs,
     }

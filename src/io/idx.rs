@@ -145,7 +145,13 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<LabelledImages> {
         return Err(Error::bad_input(
             images,
             "magic",
-            format!("{} (0x{:08x}, {} dimensions {:?})", magic(&img), magic(&img), img.shape.len(), img.shape),
+            format!(
+                "{} (0x{:08x}, {} dimensions {:?})",
+                magic(&img),
+                magic(&img),
+                img.shape.len(),
+                img.shape
+            ),
             "an MNIST image file has magic 2051 (0x00000803: unsigned bytes, 3 dimensions: \
              images, rows, columns)",
         ));
@@ -154,7 +160,13 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<LabelledImages> {
         return Err(Error::bad_input(
             labels,
             "magic",
-            format!("{} (0x{:08x}, {} dimensions {:?})", magic(&lab), magic(&lab), lab.shape.len(), lab.shape),
+            format!(
+                "{} (0x{:08x}, {} dimensions {:?})",
+                magic(&lab),
+                magic(&lab),
+                lab.shape.len(),
+                lab.shape
+            ),
             "an MNIST label file has magic 2049 (0x00000801: unsigned bytes, 1 dimension)",
         ));
     }

@@ -31,10 +31,18 @@ impl Dtype {
     /// The NumPy `descr` string, for messages.
     pub fn descr(self) -> &'static str {
         match self {
-            Dtype::F32 { little_endian: true } => "<f4",
-            Dtype::F32 { little_endian: false } => ">f4",
-            Dtype::F64 { little_endian: true } => "<f8",
-            Dtype::F64 { little_endian: false } => ">f8",
+            Dtype::F32 {
+                little_endian: true,
+            } => "<f4",
+            Dtype::F32 {
+                little_endian: false,
+            } => ">f4",
+            Dtype::F64 {
+                little_endian: true,
+            } => "<f8",
+            Dtype::F64 {
+                little_endian: false,
+            } => ">f8",
         }
     }
 

@@ -6,12 +6,30 @@
 
 /// (name, PNG bytes) of each built-in photograph, in the order their patches are written.
 pub const PHOTOS: &[(&str, &[u8])] = &[
-    ("kodim01.png", include_bytes!("../../data/builtin/kodim01.png")),
-    ("kodim05.png", include_bytes!("../../data/builtin/kodim05.png")),
-    ("kodim08.png", include_bytes!("../../data/builtin/kodim08.png")),
-    ("kodim13.png", include_bytes!("../../data/builtin/kodim13.png")),
-    ("kodim19.png", include_bytes!("../../data/builtin/kodim19.png")),
-    ("kodim21.png", include_bytes!("../../data/builtin/kodim21.png")),
+    (
+        "kodim01.png",
+        include_bytes!("../../data/builtin/kodim01.png"),
+    ),
+    (
+        "kodim05.png",
+        include_bytes!("../../data/builtin/kodim05.png"),
+    ),
+    (
+        "kodim08.png",
+        include_bytes!("../../data/builtin/kodim08.png"),
+    ),
+    (
+        "kodim13.png",
+        include_bytes!("../../data/builtin/kodim13.png"),
+    ),
+    (
+        "kodim19.png",
+        include_bytes!("../../data/builtin/kodim19.png"),
+    ),
+    (
+        "kodim21.png",
+        include_bytes!("../../data/builtin/kodim21.png"),
+    ),
 ];
 
 /// The shorter side of every built-in photograph, in pixels (they are 768x512 or 512x768).

@@ -184,7 +184,10 @@ fn prepare_outputs(config: &ExtractParams, out: &Path, force: bool) -> Result<Ou
             "must not end in .json (the sidecar takes that name)",
         ));
     }
-    let mut files = vec![("out", out), ("out (its .json sidecar)", sidecar_path.as_path())];
+    let mut files = vec![
+        ("out", out),
+        ("out (its .json sidecar)", sidecar_path.as_path()),
+    ];
     files.extend(config.csv.as_deref().map(|c| ("csv", c)));
     atomic::check_distinct(&files)?;
     for path in std::iter::once(out)

@@ -62,7 +62,13 @@ impl PatchSource {
     /// exceeds [`VALUE_LIMIT`], naming `path`, the patch and the pixel. One parallel pass
     /// over the data, before any work, so a bad file leaves nothing behind.
     pub fn check_values(&self, path: &Path) -> Result<()> {
-        npy::ensure_bounded(path, self.data(), self.pixels(), ("patch", "pixel"), VALUE_LIMIT)
+        npy::ensure_bounded(
+            path,
+            self.data(),
+            self.pixels(),
+            ("patch", "pixel"),
+            VALUE_LIMIT,
+        )
     }
 
     /// Patches held in memory, row-major (patches, pixels).

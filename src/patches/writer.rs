@@ -81,8 +81,7 @@ pub(super) fn write_patches(
                                 // whose dropped temporary files are removed.
                                 if crate::interrupt::requested() {
                                     return Err(Error::Interrupted {
-                                        resume: "the same command (no output was written)"
-                                            .into(),
+                                        resume: "the same command (no output was written)".into(),
                                     });
                                 }
                             }

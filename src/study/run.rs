@@ -78,9 +78,7 @@ fn check_folder(out: &Path, record: &StudyRecord, start: Start) -> Result<()> {
                 let now = serde_json::to_value(record).unwrap_or_default();
                 let then = saved.get("config").cloned().unwrap_or_default();
                 let which = sidecar::first_difference(&then, &now)
-                    .map(|(field, was, is)| {
-                        format!("`{field}` was {was} and is now {is}")
-                    })
+                    .map(|(field, was, is)| format!("`{field}` was {was} and is now {is}"))
                     .unwrap_or_else(|| "its saved options are unreadable".into());
                 return Err(Error::param(
                     "resume",
@@ -117,9 +115,25 @@ fn start_over(out: &Path) -> Result<()> {
         }
     }
     let files = [
-        SIDECAR, REPORT, ACCURACY, ACCURACY_SUMMARY, SIMILARITY, SPARSITY, REFERENCE_BANKS, CODES,
-        GABOR_PARAMETERS, CONV2_UNITS, CONV2_PNG, SIMILARITY_PNG, SPARSITY_PNG,
-        FILTER_SPARSITY_PNG, NXNY_PNG, R2_PNG, ORIENTATION_PNG, FREQUENCY_PNG, ACCURACY_PNG,
+        SIDECAR,
+        REPORT,
+        ACCURACY,
+        ACCURACY_SUMMARY,
+        SIMILARITY,
+        SPARSITY,
+        REFERENCE_BANKS,
+        CODES,
+        GABOR_PARAMETERS,
+        CONV2_UNITS,
+        CONV2_PNG,
+        SIMILARITY_PNG,
+        SPARSITY_PNG,
+        FILTER_SPARSITY_PNG,
+        NXNY_PNG,
+        R2_PNG,
+        ORIENTATION_PNG,
+        FREQUENCY_PNG,
+        ACCURACY_PNG,
     ];
     atomic::remove_outputs(&files.iter().map(|f| out.join(f)).collect::<Vec<_>>())
 }

@@ -121,7 +121,11 @@ fn grid(bank: &Bank, options: &MontageOptions) -> (usize, usize, usize) {
 pub fn canvas_size(bank: &Bank, options: &MontageOptions) -> (u64, u64) {
     let (columns, rows, zoom) = grid(bank, options);
     let step = (bank.size as u64).saturating_mul(zoom as u64) + options.border as u64;
-    let side = |k: usize| (k as u64).saturating_mul(step).saturating_add(options.border as u64);
+    let side = |k: usize| {
+        (k as u64)
+            .saturating_mul(step)
+            .saturating_add(options.border as u64)
+    };
     (side(columns), side(rows))
 }
 
