@@ -40,7 +40,7 @@
 //! | two banks -> comparison | [`analysis::jobs::CompareParams`] | [`analysis::jobs::compare_banks`] |
 //! | analytic Gabor bank | [`analysis::gabor_bank::GaborBankParams`] | [`analysis::gabor_bank::gabor_bank`], [`analysis::gabor_bank::write_gabor_bank`] |
 //! | bank -> PNG | [`viz::montage::MontageOptions`] | [`viz::montage::montage_file`] |
-//! | the README's demo | | [`demo::demo`] |
+//! | the README's demo | [`demo::DemoParams`] | [`demo::demo`] |
 //!
 //! `examples/pipeline.rs` chains extract, learn and analyze in about 30 lines. Filter banks
 //! are [`Bank`]; outputs carry a typed provenance sidecar ([`io::sidecar::Provenance`]);

@@ -88,10 +88,21 @@ pub fn run(args: EncodeArgs, reporter: &Reporter) -> Result<()> {
     let r = &s.report;
     let status = if r.converged {
         "all patches converged".to_string()
-    } else {
+    } else if r.iterations >= args.max_iter {
         format!(
             "{:.2}% of patches reached the tolerance; raise --max-iter for the rest",
             100.0 * r.converged_fraction
+        )
+    } else {
+        // Stopped before --max-iter, so more iterations would not help.
+        format!(
+            "{:.2}% of patches reached the tolerance; the coder stopped after {} of \
+             --max-iter {} iterations without progress, so raising --max-iter will not \
+             help: loosen --tol, or check --lambda {} against the data's scale",
+            100.0 * r.converged_fraction,
+            r.iterations,
+            args.max_iter,
+            args.lambda
         )
     };
     reporter.info(&format!(

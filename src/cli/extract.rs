@@ -1,5 +1,5 @@
 //! `simplecell extract`: arguments -> checked [`ExtractParams`] -> [`patches::extract`]:
-//! images (or the built-in dead-leaves generator) -> patch dataset `patches/NAME.npy` +
+//! images (or the built-in photographs, or the dead-leaves generator) -> patch dataset `patches/NAME.npy` +
 //! `NAME.json` (+ an optional per-image CSV).
 
 use super::flags::{FlagNames, WithFlags};
@@ -28,17 +28,29 @@ pub enum WhitenArg {
     None,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BuiltinArg {
+    /// Six Kodak photographs compiled into the binary (data/builtin/).
+    Photos,
+    /// Generated dead-leaves images (--builtin-images, --builtin-size).
+    DeadLeaves,
+}
+
 #[derive(Debug, Args)]
 pub struct ExtractArgs {
     /// Folder of images, searched recursively (PNG, JPEG, TIFF, PGM/PPM; 8 or 16 bit; colour
-    /// becomes linear luminance) [default: none = the built-in dead-leaves generator].
-    #[arg(long, value_name = "DIR")]
+    /// becomes linear luminance) [default: none = the built-in images, see --builtin].
+    #[arg(long, value_name = "DIR", conflicts_with = "builtin")]
     pub images: Option<PathBuf>,
+    /// Built-in images used when --images is absent [default: photos, or dead-leaves when
+    /// --builtin-images or --builtin-size is given].
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub builtin: Option<BuiltinArg>,
     /// Output file [default: patches/NAME.npy]; the sidecar is the same path with .json.
     #[arg(long, value_name = "PATH.npy", conflicts_with = "name")]
     pub out: Option<PathBuf>,
     /// Dataset name for the default output patches/NAME.npy [default: the image folder's
-    /// name, or dead_leaves].
+    /// name, or photos, or dead_leaves].
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
     /// Side of the square patches in pixels [range 2..=64].
@@ -74,12 +86,14 @@ pub struct ExtractArgs {
     /// (0 keeps all) [range >= 0].
     #[arg(long, default_value_t = 0.0, value_name = "S")]
     pub min_std: f32,
-    /// Number of built-in dead-leaves images when --images is not given [range 1..=10000].
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    pub builtin_images: usize,
-    /// Side of each built-in image in pixels [range 16..=4096].
-    #[arg(long, default_value_t = 512, value_name = "PX")]
-    pub builtin_size: usize,
+    /// Number of dead-leaves images (implies --builtin dead-leaves) [default: 16; range
+    /// 1..=10000].
+    #[arg(long, value_name = "N", conflicts_with = "images")]
+    pub builtin_images: Option<usize>,
+    /// Side of each dead-leaves image in pixels (implies --builtin dead-leaves) [default: 512;
+    /// range 16..=4096].
+    #[arg(long, value_name = "PX", conflicts_with = "images")]
+    pub builtin_size: Option<usize>,
     /// Also write a per-image CSV table (source, size, sha256, patches, rejected draws)
     /// [default: none].
     #[arg(long, value_name = "PATH.csv")]
@@ -93,6 +107,19 @@ pub struct ExtractArgs {
 }
 
 impl ExtractArgs {
+    /// The built-in images asked for: --builtin, else dead leaves when one of their options
+    /// is given (so the commands written before photographs were built in keep their
+    /// meaning), else the photographs.
+    fn builtin(&self) -> BuiltinArg {
+        self.builtin.unwrap_or(
+            if self.builtin_images.is_some() || self.builtin_size.is_some() {
+                BuiltinArg::DeadLeaves
+            } else {
+                BuiltinArg::Photos
+            },
+        )
+    }
+
     /// The checked parameters and the output path.
     pub fn params(&self) -> Result<(Valid<ExtractParams>, PathBuf)> {
         let whitening = match self.whiten {
@@ -102,12 +129,29 @@ impl ExtractArgs {
             },
             WhitenArg::None => Whitening::None,
         };
-        let source = match &self.images {
-            Some(dir) => ImageSource::Folder(dir.clone()),
-            None => ImageSource::BuiltIn {
-                images: self.builtin_images,
-                size: self.builtin_size,
+        let source = match (&self.images, self.builtin()) {
+            (Some(dir), _) => ImageSource::Folder(dir.clone()),
+            (None, BuiltinArg::DeadLeaves) => ImageSource::BuiltIn {
+                images: self.builtin_images.unwrap_or(16),
+                size: self.builtin_size.unwrap_or(512),
             },
+            (None, BuiltinArg::Photos) => {
+                if let Some(n) = self.builtin_images {
+                    return Err(Error::usage(
+                        "--builtin-images",
+                        n,
+                        "applies to --builtin dead-leaves only (the photographs are fixed)",
+                    ));
+                }
+                if let Some(n) = self.builtin_size {
+                    return Err(Error::usage(
+                        "--builtin-size",
+                        n,
+                        "applies to --builtin dead-leaves only (the photographs are fixed)",
+                    ));
+                }
+                ImageSource::Photos
+            }
         };
         let params = ExtractParams {
             source,
@@ -143,12 +187,10 @@ impl ExtractArgs {
                     .and_then(|d| d.file_name())
                     .map(|n| n.to_string_lossy().into_owned())
                     .filter(|n| !n.is_empty() && !n.starts_with('.'))
-                    .unwrap_or_else(|| {
-                        if self.images.is_some() {
-                            "images".into()
-                        } else {
-                            "dead_leaves".into()
-                        }
+                    .unwrap_or_else(|| match (&self.images, self.builtin()) {
+                        (Some(_), _) => "images".into(),
+                        (None, BuiltinArg::DeadLeaves) => "dead_leaves".into(),
+                        (None, BuiltinArg::Photos) => "photos".into(),
                     });
                 PathBuf::from("patches").join(format!("{name}.npy"))
             }
@@ -159,6 +201,9 @@ impl ExtractArgs {
 
 pub fn run(args: ExtractArgs, reporter: &Reporter) -> Result<()> {
     let (params, out) = args.params()?;
+    // Ctrl-C or SIGTERM stops the extraction between blocks and removes its temporary
+    // files instead of leaving a partial `.NAME.tmp-PID` behind.
+    crate::interrupt::install();
     let summary = patches::extract(&params, &out, args.force, reporter).flags(FLAGS)?;
     reporter.info(&format!(
         "wrote {} ({} x {}) and {}{}; {} images used, {} skipped, {} draws rejected; \

@@ -1,4 +1,4 @@
-//! `simplecell learn` and `simplecell demo`: arguments -> checked [`LearnParams`] -> one
+//! `simplecell learn`: arguments -> checked [`LearnParams`] -> one
 //! [`FolderRun`] -> a summary line. On Ctrl-C (or SIGTERM) the run writes a last checkpoint
 //! and the command exits 130 naming the command that resumes it.
 
@@ -337,38 +337,5 @@ pub fn run(args: LearnArgs, reporter: &Reporter) -> Result<()> {
             100.0 * r.nonzero_fraction
         ));
     }
-    Ok(())
-}
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Output folder [default: results/demo].
-    #[arg(
-        hide_default_value = true,
-        long,
-        value_name = "DIR",
-        default_value = "results/demo"
-    )]
-    pub out: PathBuf,
-
-    /// Overwrite an earlier demo's outputs.
-    #[arg(long)]
-    pub force: bool,
-}
-
-/// `simplecell demo`: [`crate::demo::demo`] with its progress and a closing line.
-pub fn run_demo(args: DemoArgs, reporter: &Reporter) -> Result<()> {
-    let started = std::time::Instant::now();
-    reporter.info(
-        "demo: extracting 50,000 whitened 12x12 patches from the built-in dead-leaves images",
-    );
-    crate::interrupt::install();
-    let run = crate::demo::demo(&args.out, args.force, reporter)?;
-    reporter.info(&format!(
-        "demo: wrote {} (montage), {} and dictionary.npy/.json in {:.1} s",
-        run.folder.png().display(),
-        run.folder.history().display(),
-        started.elapsed().as_secs_f64()
-    ));
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 pub mod analyze;
 pub mod cnn;
+pub mod demo;
 pub mod encode;
 pub mod extract;
 pub mod flags;
@@ -46,8 +47,8 @@ pub enum Command {
     Encode(encode::EncodeArgs),
     /// Patches -> learned dictionary, montage, history.
     Learn(learn::LearnArgs),
-    /// The main job on built-in data: extract, learn, write results/demo/.
-    Demo(learn::DemoArgs),
+    /// The main job on the built-in photographs: extract, learn, analyze -> results/demo/.
+    Demo(demo::DemoArgs),
     /// Filter bank or codes -> per-filter measures, summary CSV and plots.
     Analyze(analyze::AnalyzeArgs),
     /// Two filter banks -> matching, similarity and null baseline.
@@ -78,7 +79,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Montage(a) => montage::run(a, &reporter),
         Command::Encode(a) => encode::run(a, &reporter),
         Command::Learn(a) => learn::run(a, &reporter),
-        Command::Demo(a) => learn::run_demo(a, &reporter),
+        Command::Demo(a) => demo::run(a, &reporter),
         Command::Analyze(a) => analyze::run_analyze(a, &reporter),
         Command::Compare(a) => analyze::run_compare(a, &reporter),
         Command::Gabor(a) => gabor::run(a, &reporter),

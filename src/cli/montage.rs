@@ -40,7 +40,8 @@ pub fn run(args: MontageArgs, reporter: &Reporter) -> Result<()> {
     }
     .check()
     .flags(&[])?;
-    let (bank, (width, height)) = montage_file(&options, &args.filters, &args.out, args.force)?;
+    let (bank, (width, height)) =
+        montage_file(&options, &args.filters, &args.out, args.force).flags(&[])?;
     reporter.info(&format!(
         "wrote {} ({} filters, {width}x{height} pixels)",
         args.out.display(),

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 /// The command line's [`Progress`] implementation.
 pub struct Reporter {
     quiet: bool,
+    /// Bars only: no "started"/"done" lines and no notes (the demo prints one line).
+    transient: bool,
     terminal: bool,
     state: Mutex<State>,
 }
@@ -27,8 +29,22 @@ const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Reporter {
     pub fn new(quiet: bool) -> Self {
+        Self::with_lines(quiet, false)
+    }
+
+    /// A reporter that shows bars on a terminal and prints nothing else but warnings.
+    pub fn transient(quiet: bool) -> Self {
+        Self::with_lines(quiet, true)
+    }
+
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    fn with_lines(quiet: bool, transient: bool) -> Self {
         Self {
             quiet,
+            transient,
             terminal: std::io::stderr().is_terminal(),
             state: Mutex::new(State {
                 bar: None,
@@ -82,7 +98,7 @@ impl Progress for Reporter {
             bar.set_prefix(task.to_string());
             bar.enable_steady_tick(Duration::from_millis(200));
             state.bar = Some(bar);
-        } else {
+        } else if !self.transient {
             eprintln!("{task}: started");
         }
     }
@@ -95,7 +111,7 @@ impl Progress for Reporter {
         if let Some(bar) = &state.bar {
             bar.set_position(done);
             bar.set_message(message.to_string());
-        } else if state.last_line.elapsed() >= LOG_INTERVAL {
+        } else if !self.transient && state.last_line.elapsed() >= LOG_INTERVAL {
             state.last_line = Instant::now();
             let elapsed = state.started.elapsed().as_secs_f64();
             let eta = match state.total {
@@ -121,7 +137,9 @@ impl Progress for Reporter {
     }
 
     fn note(&self, message: &str) {
-        self.info(message);
+        if !self.transient {
+            self.info(message);
+        }
     }
 
     fn finish(&self, message: &str) {
@@ -129,7 +147,7 @@ impl Progress for Reporter {
         if let Some(bar) = state.bar.take() {
             bar.finish_and_clear();
         }
-        if !self.quiet {
+        if !self.quiet && !self.transient {
             let elapsed = state.started.elapsed().as_secs_f64();
             eprintln!("{}: done in {elapsed:.1} s {message}", state.task);
         }

@@ -90,7 +90,38 @@ pub fn check_outputs(run: &Path, epochs: usize, force: bool) -> Result<()> {
     for e in 0..=epochs {
         atomic::check_output(&epoch_bank(run, e), force)?;
     }
+    if force {
+        remove_previous(run)?;
+    }
     Ok(())
+}
+
+/// `--force` starts over: removes what an earlier run wrote in `run` (metrics, checkpoints,
+/// run sidecar, and every `conv1_epoch_NNN.npy/.json/.png`, whatever its epoch count was),
+/// so a shorter new run never sits beside an older run's later epochs. Other files stay.
+fn remove_previous(run: &Path) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(run) else {
+        return Ok(()); // no folder yet: nothing to remove
+    };
+    let mut ours: Vec<PathBuf> = [METRICS, RUN_SIDECAR, "checkpoint.bin", "checkpoint.json"]
+        .iter()
+        .map(|n| run.join(n))
+        .collect();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let epoch_file = name
+            .strip_prefix("conv1_epoch_")
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(digits, ext)| {
+                digits.len() >= 3
+                    && digits.bytes().all(|b| b.is_ascii_digit())
+                    && ["npy", "json", "png"].contains(&ext)
+            });
+        if epoch_file {
+            ours.push(entry.path());
+        }
+    }
+    atomic::remove_outputs(&ours)
 }
 
 /// An input of a run as its sidecars list it: a data file or folder (folders are not

@@ -252,6 +252,15 @@ impl TrainParams {
                     bank.count
                 ),
             )),
+            // The bank's count obeys the same limit as an explicit `conv1_filters`.
+            _ if !FILTERS.contains(&bank.count) => Err(Error::param(
+                "conv1_init",
+                path.display(),
+                format!(
+                    "holds {} filters; conv1 takes 1..=1024 (the `conv1_filters` limit)",
+                    bank.count
+                ),
+            )),
             _ => Ok(bank.count),
         }
     }

@@ -167,6 +167,12 @@ pub fn encode_file(
     progress: &dyn Progress,
 ) -> Result<EncodeSummary> {
     let sidecar_path = sidecar::path_for(out);
+    atomic::check_distinct(&[
+        ("patches", patches),
+        ("dictionary", dictionary),
+        ("out", out),
+        ("out (its .json sidecar)", &sidecar_path),
+    ])?;
     atomic::check_output(out, force)?;
     atomic::check_output(&sidecar_path, force)?;
     let start = Instant::now();
@@ -186,13 +192,7 @@ pub fn encode_file(
     }
     let n = source.len();
     let data = source.data();
-    npy::ensure_finite(
-        patches,
-        data,
-        pixels,
-        ("patch", "pixel"),
-        "patches must hold finite numbers",
-    )?;
+    source.check_values(patches)?;
 
     let coder = params.coder.build();
     let coding = params.coding.check()?;
@@ -215,6 +215,19 @@ pub fn encode_file(
         let x = DMatrix::from_column_slice(pixels, b, &data[done * pixels..(done + b) * pixels]);
         let mut codes = DMatrix::<f32>::zeros(atoms, b);
         let report = coder.encode(&dict.prepared, &x, &mut codes, &coding)?;
+        // Bounded inputs keep codes finite; this guards the arithmetic itself, so a
+        // non-finite code is an error, never "converged".
+        if let Some(at) = codes.as_slice().iter().position(|v| !v.is_finite()) {
+            return Err(Error::failed(
+                format!("encoding {}", patches.display()),
+                format!(
+                    "patch {} got a non-finite code ({}) for atom {}; nothing was written",
+                    done + at / atoms,
+                    codes.as_slice()[at],
+                    at % atoms
+                ),
+            ));
+        }
         totals.add(&report, b, atoms);
         npy::write_values(file.writer(), codes.as_slice()).map_err(|e| file.write_error(e))?;
         done += b;

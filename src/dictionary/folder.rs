@@ -80,14 +80,28 @@ impl FolderRun {
         folder: RunFolder,
         force: bool,
     ) -> Result<Self> {
+        let outputs = folder.outputs();
+        let mut files = vec![("patches", patches)];
+        files.extend(outputs.iter().map(|p| ("out", p.as_path())));
+        atomic::check_distinct(&files)?;
         folder.check_outputs(force)?;
         let source = PatchSource::open(patches)?;
+        check_shape(&source, patches)?;
         // Checked against the data before hashing a large file.
         params.resolve(source.len())?;
+        source.check_values(patches)?;
         let patches = InputFile::hash(patches)?;
-        atomic::ensure_dir(&folder.dir)?;
+        let learner = Learner::new(params, source)?;
+        // Only now that everything is checked: create the folder, and under `force` remove
+        // the files an earlier run wrote there, so an interrupted new run never sits beside
+        // an older dictionary.
+        let dirs = atomic::create_dirs(&folder.dir)?;
+        if force {
+            atomic::remove_outputs(&folder.outputs())?;
+        }
+        dirs.keep();
         Ok(Self {
-            learner: Learner::new(params, source)?,
+            learner,
             folder,
             patches,
             resumed: false,
@@ -106,7 +120,20 @@ impl FolderRun {
         let path = patches
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(&saved.meta.patches_path));
-        let source = PatchSource::open(&path)?;
+        let source = PatchSource::open(&path).map_err(|e| match e {
+            Error::Read { .. } if patches.is_none() && path.is_relative() => Error::bad_input(
+                &folder.checkpoint(),
+                "patches_path",
+                &saved.meta.patches_path,
+                format!(
+                    "the run's patch file is not found from the current folder ({e}); \
+                     run from the folder the run was started in, or pass --patches PATH"
+                ),
+            ),
+            other => other,
+        })?;
+        check_shape(&source, &path)?;
+        source.check_values(&path)?;
         let input = InputFile::hash(&path)?;
         if input.sha256 != saved.meta.patches_sha256 {
             return Err(Error::bad_input(
@@ -142,6 +169,34 @@ impl FolderRun {
     }
 }
 
+/// A patch file the learner can use: at least two patches (one to train on, one held out)
+/// of a square number of pixels (atoms are drawn and analysed as square images). Checked
+/// before any work, so a wrong file fails before anything is written.
+fn check_shape(source: &PatchSource, path: &Path) -> Result<()> {
+    let (n, pixels) = (source.len(), source.pixels());
+    if n < 2 {
+        return Err(Error::bad_input(
+            path,
+            "shape",
+            format!("({n}, {pixels})"),
+            "a patch file needs at least 2 patches (one to train on, one held out)",
+        ));
+    }
+    let side = (pixels as f64).sqrt().round() as usize;
+    if side * side != pixels {
+        return Err(Error::bad_input(
+            path,
+            "shape",
+            format!("({n}, {pixels})"),
+            format!(
+                "{pixels} pixels per patch is not a square number; learn needs square \
+                 patches (side x side pixels, as extract writes)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What the folder's outputs need besides the learner.
 struct FolderHooks<'a> {
     folder: &'a RunFolder,
@@ -161,6 +216,15 @@ impl RunHooks for FolderHooks<'_> {
 
     fn finish(&mut self, learner: &Learner) -> Result<()> {
         let d = learner.unit_dictionary();
+        // Bounded inputs keep the arithmetic finite; a non-finite dictionary is never
+        // written whatever went wrong.
+        npy::ensure_finite(
+            &self.folder.dictionary(),
+            d.as_slice(),
+            d.nrows(),
+            ("atom", "pixel"),
+            "the learned dictionary is not finite; it was not written",
+        )?;
         npy::write(
             &self.folder.dictionary(),
             &[d.ncols(), d.nrows()],

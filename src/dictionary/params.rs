@@ -172,6 +172,20 @@ impl Valid<LearnParams> {
             format!("must be less than the number of patches ({patches})"),
         )?;
         let train = patches - validation;
+        if p.validation.is_some() && train < p.batch {
+            // An explicit hold-out that leaves too few training patches is the hold-out's
+            // fault, not the batch's.
+            ensure(
+                false,
+                "validation",
+                validation,
+                format!(
+                    "leaves {train} of the {patches} patches for training, fewer than one \
+                     `batch` ({})",
+                    p.batch
+                ),
+            )?;
+        }
         ensure(
             p.batch >= 1 && p.batch <= train,
             "batch",

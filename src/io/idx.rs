@@ -134,24 +134,48 @@ pub fn parse(mut reader: impl Read, path: &Path) -> Result<IdxArray> {
 }
 
 /// Reads an image file (n, rows, cols) and a label file (n) into labelled images with
-/// class names "0".."9" (or up to the largest label).
+/// class names "0".."9"; a label outside 0..=9 is refused.
 pub fn read_pair(images: &Path, labels: &Path) -> Result<LabelledImages> {
     let img = read(images)?;
     let lab = read(labels)?;
+    // The magic number is 0x0800 + the number of dimensions: 2051 for images, 2049 for
+    // labels. Naming it tells a swapped or foreign file apart from a damaged one.
+    let magic = |a: &IdxArray| 0x0800 + a.shape.len();
     if img.shape.len() != 3 {
         return Err(Error::bad_input(
             images,
-            "shape",
-            format!("{:?}", img.shape),
-            "an IDX image file has 3 dimensions (images, rows, columns)",
+            "magic",
+            format!(
+                "{} (0x{:08x}, {} dimensions {:?})",
+                magic(&img),
+                magic(&img),
+                img.shape.len(),
+                img.shape
+            ),
+            "an MNIST image file has magic 2051 (0x00000803: unsigned bytes, 3 dimensions: \
+             images, rows, columns)",
         ));
     }
     if lab.shape.len() != 1 {
         return Err(Error::bad_input(
             labels,
-            "shape",
-            format!("{:?}", lab.shape),
-            "an IDX label file has 1 dimension",
+            "magic",
+            format!(
+                "{} (0x{:08x}, {} dimensions {:?})",
+                magic(&lab),
+                magic(&lab),
+                lab.shape.len(),
+                lab.shape
+            ),
+            "an MNIST label file has magic 2049 (0x00000801: unsigned bytes, 1 dimension)",
+        ));
+    }
+    if let Some(i) = lab.data.iter().position(|&l| l > 9) {
+        return Err(Error::bad_input(
+            labels,
+            &format!("label {i}"),
+            lab.data[i],
+            "MNIST labels are digits 0..=9",
         ));
     }
     if lab.shape[0] != img.shape[0] {
@@ -162,8 +186,7 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<LabelledImages> {
             format!("{} holds {} images", images.display(), img.shape[0]),
         ));
     }
-    let classes = lab.data.iter().copied().max().unwrap_or(0) as usize + 1;
-    let names = (0..classes.max(10)).map(|c| c.to_string()).collect();
+    let names = (0..10).map(|c| c.to_string()).collect();
     let mut out = LabelledImages::empty(img.shape[1], img.shape[2], 1, names);
     out.pixels = img.data;
     out.labels = lab.data.iter().map(|&l| l as u16).collect();

@@ -44,6 +44,14 @@ pub fn class_names(dir: &Path) -> Result<Vec<String>> {
             "an image folder needs one subfolder per class",
         ));
     }
+    if names.len() == 1 {
+        return Err(Error::bad_input(
+            dir,
+            "class folders",
+            format!("1 ({})", names[0]),
+            "a classifier needs at least 2 classes (one subfolder per class)",
+        ));
+    }
     if names.len() > u16::MAX as usize {
         return Err(Error::bad_input(
             dir,
@@ -55,19 +63,31 @@ pub fn class_names(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Reads one ImageFolder-style folder with the given class names (a class folder may be
-/// missing in a test split, but not every one).
-pub fn read_classes(dir: &Path, names: &[String]) -> Result<LabelledImages> {
+/// Reads one ImageFolder-style folder with the given class names. In a training folder
+/// (`every_class`) each class folder must hold an image, since an empty one would still be
+/// counted as a class; a test split may lack some classes, but not every one.
+pub fn read_classes(dir: &Path, names: &[String], every_class: bool) -> Result<LabelledImages> {
     let mut files = Vec::new();
     for (label, name) in names.iter().enumerate() {
         let class_dir = dir.join(name);
-        if !class_dir.is_dir() {
-            continue;
-        }
-        for path in sorted_entries(&class_dir)? {
-            if path.is_file() && is_image(&path) {
-                files.push((path, label as u16));
+        let before = files.len();
+        if class_dir.is_dir() {
+            for path in sorted_entries(&class_dir)? {
+                if path.is_file() && is_image(&path) {
+                    files.push((path, label as u16));
+                }
             }
+        }
+        if every_class && files.len() == before {
+            return Err(Error::bad_input(
+                &class_dir,
+                "images",
+                "none",
+                format!(
+                    "the class folder holds no image files ({}); remove it or add images",
+                    EXTENSIONS.join(", ")
+                ),
+            ));
         }
     }
     if files.is_empty() {
@@ -125,8 +145,26 @@ pub fn read_dir(dir: &Path) -> Result<(LabelledImages, Option<LabelledImages>)> 
     let (train_dir, test_dir) = (dir.join("train"), dir.join("test"));
     if train_dir.is_dir() && test_dir.is_dir() {
         let names = class_names(&train_dir)?;
-        let train = read_classes(&train_dir, &names)?;
-        let test = read_classes(&test_dir, &names)?;
+        // A test class unknown to training would be dropped without a word.
+        if let Some(extra) = sorted_entries(&test_dir)?
+            .into_iter()
+            .filter(|p| p.is_dir())
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .find(|n| !n.starts_with('.') && !names.contains(n))
+        {
+            return Err(Error::bad_input(
+                &test_dir.join(&extra),
+                "class",
+                &extra,
+                format!(
+                    "is not a class of the training folder {} ({})",
+                    train_dir.display(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        let train = read_classes(&train_dir, &names, true)?;
+        let test = read_classes(&test_dir, &names, false)?;
         if (test.height, test.width) != (train.height, train.width) {
             return Err(Error::bad_input(
                 &test_dir,
@@ -142,7 +180,7 @@ pub fn read_dir(dir: &Path) -> Result<(LabelledImages, Option<LabelledImages>)> 
         Ok((widen(train, channels), Some(widen(test, channels))))
     } else {
         let names = class_names(dir)?;
-        Ok((read_classes(dir, &names)?, None))
+        Ok((read_classes(dir, &names, true)?, None))
     }
 }
 

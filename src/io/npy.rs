@@ -28,6 +28,24 @@ pub enum Dtype {
 }
 
 impl Dtype {
+    /// The NumPy `descr` string, for messages.
+    pub fn descr(self) -> &'static str {
+        match self {
+            Dtype::F32 {
+                little_endian: true,
+            } => "<f4",
+            Dtype::F32 {
+                little_endian: false,
+            } => ">f4",
+            Dtype::F64 {
+                little_endian: true,
+            } => "<f8",
+            Dtype::F64 {
+                little_endian: false,
+            } => ">f8",
+        }
+    }
+
     fn size(self) -> usize {
         match self {
             Dtype::F32 { .. } => 4,
@@ -433,6 +451,39 @@ pub fn ensure_finite(
     }
 }
 
+/// Like [`ensure_finite`], and also refuses values whose magnitude exceeds `limit`: the
+/// first offending value (in row-major order) is named by row and column.
+pub fn ensure_bounded(
+    path: &Path,
+    data: &[f32],
+    cols: usize,
+    (row, col): (&str, &str),
+    limit: f32,
+) -> Result<()> {
+    use rayon::prelude::*;
+    // Parallel search, but the reported value is the first in file order.
+    match data.par_iter().position_first(|v| !(v.abs() <= limit)) {
+        None => Ok(()),
+        Some(at) => {
+            let v = data[at];
+            let reason = if v.is_finite() {
+                format!(
+                    "values beyond +-{limit:e} overflow float32 sums of products while \
+                     learning or coding; rescale the data (whitened patches have unit variance)"
+                )
+            } else {
+                "every value must be a finite number".to_string()
+            };
+            Err(Error::bad_input(
+                path,
+                &format!("{row} {} {col} {}", at / cols.max(1), at % cols.max(1)),
+                v,
+                reason,
+            ))
+        }
+    }
+}
+
 /// Reads a 2-D `.npy` file as (rows, cols, row-major data), naming `what` in errors.
 pub fn read_matrix(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
     let array = read(path)?;
@@ -540,7 +591,11 @@ impl MappedNpy {
             return Err(bad(
                 path,
                 "descr",
-                format!("{:?}, fortran_order={}", header.dtype, header.fortran_order),
+                format!(
+                    "'{}', fortran_order {}",
+                    header.dtype.descr(),
+                    header.fortran_order
+                ),
                 "memory-mapped input must be float32 little-endian C order (as `extract` writes)",
             ));
         }

@@ -17,7 +17,7 @@ use super::inputs::{self, LOG_OFFSET, Source};
 use super::sample::{self, SampleSpec};
 use super::whiten::{self, CovarianceAccumulator, Zca};
 use super::writer::{self, FinalStats};
-use super::{ExtractParams, ImageSource, Whitening, ZCA_FIT_PATCHES, dead_leaves};
+use super::{ExtractParams, ImageSource, Whitening, ZCA_FIT_PATCHES, builtin, dead_leaves};
 use crate::error::{Error, Result};
 use crate::io::atomic::{self, AtomicFile};
 use crate::io::sidecar::{self, Provenance};
@@ -55,6 +55,8 @@ struct Outputs {
     /// Held only to prove the folder is writable; the table is written at the end.
     sidecar_probe: AtomicFile,
     csv_probe: Option<AtomicFile>,
+    /// Last, so the temporary files above are gone before empty new folders are removed.
+    dirs: Option<atomic::CreatedDirs>,
 }
 
 /// Runs `params`, writing `out` (the `.npy`), its sidecar and, if asked, the CSV table.
@@ -153,6 +155,9 @@ pub fn extract(
     };
     drop(outputs.sidecar_probe);
     Provenance::new("extract", record).write(&outputs.sidecar_path, force)?;
+    if let Some(dirs) = outputs.dirs {
+        dirs.keep();
+    }
 
     Ok(ExtractSummary {
         output: out.to_path_buf(),
@@ -179,16 +184,24 @@ fn prepare_outputs(config: &ExtractParams, out: &Path, force: bool) -> Result<Ou
             "must not end in .json (the sidecar takes that name)",
         ));
     }
+    let mut files = vec![
+        ("out", out),
+        ("out (its .json sidecar)", sidecar_path.as_path()),
+    ];
+    files.extend(config.csv.as_deref().map(|c| ("csv", c)));
+    atomic::check_distinct(&files)?;
     for path in std::iter::once(out)
         .chain(std::iter::once(sidecar_path.as_path()))
         .chain(config.csv.as_deref())
     {
         atomic::check_output(path, force)?;
     }
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        atomic::ensure_dir(dir)?;
-    }
+    let dirs = match out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(dir) => Some(atomic::create_dirs(dir)?),
+        None => None,
+    };
     Ok(Outputs {
+        dirs,
         npy: AtomicFile::create(out, force)?,
         sidecar_probe: AtomicFile::create(&sidecar_path, force)?,
         sidecar_path,
@@ -343,6 +356,11 @@ enum SourceRecord {
     },
     #[serde(rename = "folder")]
     Folder { images: String },
+    #[serde(rename = "builtin_photos")]
+    Photos {
+        images: Vec<&'static str>,
+        origin: &'static str,
+    },
 }
 
 impl ParametersRecord {
@@ -363,6 +381,10 @@ impl ParametersRecord {
                 },
                 ImageSource::Folder(dir) => SourceRecord::Folder {
                     images: dir.display().to_string(),
+                },
+                ImageSource::Photos => SourceRecord::Photos {
+                    images: builtin::PHOTOS.iter().map(|(name, _)| *name).collect(),
+                    origin: "Kodak PhotoCD PCD0992 test images, grayscale (data/builtin/README.md)",
                 },
             },
             patch_size: config.patch_size,

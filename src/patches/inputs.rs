@@ -1,9 +1,9 @@
 //! The input images of an extraction: listing and validating a folder (each file decoded
 //! once, in parallel, and hashed; unusable files skipped or fatal under `strict`), or
-//! describing the built-in dead-leaves images; and loading one image preprocessed (luminance,
+//! describing the built-in photographs or dead-leaves images; and loading one image preprocessed (luminance,
 //! optional log, OF whitening) when its patches are drawn.
 
-use super::{ExtractParams, ImageSource, Whitening, dead_leaves, sample, whiten};
+use super::{ExtractParams, ImageSource, Whitening, builtin, dead_leaves, sample, whiten};
 use crate::error::{Error, Result};
 use crate::io::images::{self, GrayImage};
 use crate::io::sidecar;
@@ -27,6 +27,8 @@ pub(super) struct Source {
     pub bytes: u64,
     pub sha256: Option<String>,
     pub seed: Option<u64>,
+    /// The PNG bytes of a built-in photograph.
+    pub embedded: Option<&'static [u8]>,
 }
 
 /// Lists and validates the images (or describes the generated ones).
@@ -45,10 +47,12 @@ pub(super) fn gather_sources(
                     bytes: 0,
                     sha256: None,
                     seed: Some(sample::image_seed(config.seed, k)),
+                    embedded: None,
                 })
                 .collect();
             return Ok((sources, Vec::new()));
         }
+        ImageSource::Photos => return Ok((builtin_sources()?, Vec::new())),
         ImageSource::Folder(dir) => dir,
     };
     let files = images::list_images(dir)?;
@@ -92,6 +96,7 @@ pub(super) fn gather_sources(
                 bytes: bytes.len() as u64,
                 sha256: Some(sidecar::sha256_bytes(&bytes)),
                 seed: None,
+                embedded: None,
             })
         })
         .collect();
@@ -128,9 +133,35 @@ pub(super) fn gather_sources(
     Ok((sources, skipped))
 }
 
+/// The built-in photographs as sources (their size against the patch and margin is checked
+/// with the parameters).
+fn builtin_sources() -> Result<Vec<Source>> {
+    builtin::PHOTOS
+        .iter()
+        .map(|(name, bytes)| {
+            let label = builtin::label(name);
+            let img = images::decode_luminance(bytes, std::path::Path::new(&label))?;
+            Ok(Source {
+                label,
+                path: None,
+                width: img.width,
+                height: img.height,
+                bytes: bytes.len() as u64,
+                sha256: Some(sidecar::sha256_bytes(bytes)),
+                seed: None,
+                embedded: Some(bytes),
+            })
+        })
+        .collect()
+}
+
 /// Loads (or generates) one image and applies log and OF whitening as configured.
 pub(super) fn load_preprocessed(config: &ExtractParams, source: &Source) -> Result<GrayImage> {
     let mut img = match (&source.path, source.seed) {
+        _ if source.embedded.is_some() => {
+            let bytes = source.embedded.unwrap_or_default();
+            images::decode_luminance(bytes, std::path::Path::new(&source.label))?
+        }
         (Some(path), _) => {
             let bytes = std::fs::read(path).map_err(|e| Error::Read {
                 path: path.clone(),

@@ -12,6 +12,8 @@ pub enum ImageSource {
     /// The dead-leaves generator: `images` square images of `size` pixels, each seeded from
     /// the run's seed and its index.
     BuiltIn { images: usize, size: usize },
+    /// The six built-in Kodak photographs ([`super::builtin::PHOTOS`]).
+    Photos,
     /// Every PNG/JPEG/TIFF/PGM file under this folder, recursively, in path order.
     Folder(PathBuf),
 }
@@ -146,6 +148,19 @@ impl Params for ExtractParams {
                 "must be in (0, 10] (a fraction of the mean eigenvalue)",
             )?,
             Whitening::None => {}
+        }
+        if self.source == ImageSource::Photos {
+            let side = super::builtin::SHORT_SIDE;
+            ensure(
+                sample::valid_positions(side, side, self.patch_size, self.margin).0 > 0,
+                "margin",
+                self.margin,
+                format!(
+                    "the built-in photographs' shorter side ({side} pixels) is smaller than the \
+                     patch size {} plus twice the margin",
+                    self.patch_size
+                ),
+            )?;
         }
         if let ImageSource::BuiltIn { images, size } = self.source {
             ensure(

@@ -7,6 +7,12 @@ use crate::io::npy::{self, MappedNpy};
 use nalgebra::DMatrix;
 use std::path::Path;
 
+/// The largest patch value magnitude the learner and the encoder accept. Their float32
+/// accumulators sum products of values over up to 4096 pixels and, in the learner's
+/// statistics, over up to 1e10 patches: 1e12^2 x 4096 x 1e10 = 4e37 stays below the float32
+/// maximum 3.4e38. Whitened patches are of order 1.
+pub const VALUE_LIMIT: f32 = 1e12;
+
 /// A patch set, row-major (patches, pixels).
 #[allow(clippy::large_enum_variant)] // one per run; boxing buys nothing
 pub enum PatchSource {
@@ -50,6 +56,19 @@ impl PatchSource {
             }
             other => other,
         }
+    }
+
+    /// Fails on the first value (by patch, then pixel) that is not finite or whose magnitude
+    /// exceeds [`VALUE_LIMIT`], naming `path`, the patch and the pixel. One parallel pass
+    /// over the data, before any work, so a bad file leaves nothing behind.
+    pub fn check_values(&self, path: &Path) -> Result<()> {
+        npy::ensure_bounded(
+            path,
+            self.data(),
+            self.pixels(),
+            ("patch", "pixel"),
+            VALUE_LIMIT,
+        )
     }
 
     /// Patches held in memory, row-major (patches, pixels).

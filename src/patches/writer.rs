@@ -77,6 +77,13 @@ pub(super) fn write_patches(
                         |patch| {
                             if writer.push(patch)? {
                                 progress.advance(writer.written as u64, &source.label);
+                                // Polled once per block: the error unwinds to the caller,
+                                // whose dropped temporary files are removed.
+                                if crate::interrupt::requested() {
+                                    return Err(Error::Interrupted {
+                                        resume: "the same command (no output was written)".into(),
+                                    });
+                                }
                             }
                             Ok(())
                         },

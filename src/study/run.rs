@@ -74,11 +74,17 @@ fn check_folder(out: &Path, record: &StudyRecord, start: Start) -> Result<()> {
                 .and_then(|c| serde_json::from_value::<StudyRecord>(c.clone()).ok())
                 .is_some_and(|c| &c == record);
             if !same {
+                // Name the first option that differs, with both values.
+                let now = serde_json::to_value(record).unwrap_or_default();
+                let then = saved.get("config").cloned().unwrap_or_default();
+                let which = sidecar::first_difference(&then, &now)
+                    .map(|(field, was, is)| format!("`{field}` was {was} and is now {is}"))
+                    .unwrap_or_else(|| "its saved options are unreadable".into());
                 return Err(Error::param(
                     "resume",
                     out.display(),
                     format!(
-                        "the study there was started with other options; see {}",
+                        "the study there was started with other options: {which}; see {}",
                         side.display()
                     ),
                 ));
@@ -91,9 +97,45 @@ fn check_folder(out: &Path, record: &StudyRecord, start: Start) -> Result<()> {
                 "holds a study already: add `resume` to continue it or `force` to start over",
             ));
         }
+        Start::Fresh { overwrite: true } if side.exists() => start_over(out)?,
         Start::Fresh { .. } => {}
     }
     Ok(())
+}
+
+/// `force` over a folder that holds a study: removes what the study wrote (its `reference/`
+/// and `runs/` folders and its top-level tables, plots, report and sidecar), so no finished
+/// run of the older study is reused or left beside the new one. Other files stay.
+fn start_over(out: &Path) -> Result<()> {
+    use layout::*;
+    for dir in [REFERENCE, RUNS] {
+        let dir = out.join(dir);
+        if dir.is_dir() {
+            std::fs::remove_dir_all(&dir).map_err(|source| Error::Write { path: dir, source })?;
+        }
+    }
+    let files = [
+        SIDECAR,
+        REPORT,
+        ACCURACY,
+        ACCURACY_SUMMARY,
+        SIMILARITY,
+        SPARSITY,
+        REFERENCE_BANKS,
+        CODES,
+        GABOR_PARAMETERS,
+        CONV2_UNITS,
+        CONV2_PNG,
+        SIMILARITY_PNG,
+        SPARSITY_PNG,
+        FILTER_SPARSITY_PNG,
+        NXNY_PNG,
+        R2_PNG,
+        ORIENTATION_PNG,
+        FREQUENCY_PNG,
+        ACCURACY_PNG,
+    ];
+    atomic::remove_outputs(&files.iter().map(|f| out.join(f)).collect::<Vec<_>>())
 }
 
 /// One invocation that worked on a study folder, as `study.json` lists it.

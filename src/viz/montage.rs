@@ -69,11 +69,64 @@ pub fn montage_file(
     out: &Path,
     force: bool,
 ) -> Result<(Bank<'static>, (u32, u32))> {
+    crate::io::atomic::check_distinct(&[("filters", filters), ("out", out)])?;
     crate::io::atomic::check_output(out, force)?;
     let bank = Bank::read(filters)?;
+    let (width, height) = canvas_size(&bank, options);
+    if width.max(height) > MAX_SIDE || width * height > MAX_PIXELS {
+        return Err(crate::Error::param(
+            "zoom",
+            options.zoom,
+            format!(
+                "the montage of {} filters of {s}x{s} would be {width}x{height} pixels, beyond \
+                 the limit of {MAX_SIDE} pixels a side and {MAX_PIXELS} pixels in all; lower \
+                 `zoom` or `border`, or change `columns`",
+                order_len(&bank, options),
+                s = bank.size
+            ),
+        ));
+    }
     let img = render(&bank, options);
     write_png(&img, out, force)?;
     Ok((bank, img.dimensions()))
+}
+
+/// Largest montage side, in pixels (what common viewers open).
+pub const MAX_SIDE: u64 = 32_768;
+/// Largest montage area: 100 megapixels, 300 MB of RGB while drawing.
+pub const MAX_PIXELS: u64 = 100_000_000;
+
+fn order_len(bank: &Bank, options: &MontageOptions) -> usize {
+    options.order.as_ref().map_or(bank.count, Vec::len)
+}
+
+/// (columns, rows, zoom) of the grid: never more columns than filters drawn, so the canvas
+/// is sized by what is drawn.
+fn grid(bank: &Bank, options: &MontageOptions) -> (usize, usize, usize) {
+    let n = order_len(bank, options).max(1);
+    let columns = if options.columns > 0 {
+        options.columns.min(n)
+    } else {
+        (n as f64).sqrt().ceil() as usize
+    };
+    let zoom = if options.zoom > 0 {
+        options.zoom
+    } else {
+        (48 / bank.size.max(1)).max(1)
+    };
+    (columns, n.div_ceil(columns), zoom)
+}
+
+/// The montage's (width, height) in pixels, computed without overflow.
+pub fn canvas_size(bank: &Bank, options: &MontageOptions) -> (u64, u64) {
+    let (columns, rows, zoom) = grid(bank, options);
+    let step = (bank.size as u64).saturating_mul(zoom as u64) + options.border as u64;
+    let side = |k: usize| {
+        (k as u64)
+            .saturating_mul(step)
+            .saturating_add(options.border as u64)
+    };
+    (side(columns), side(rows))
 }
 
 /// Draws the bank as a grid. One channel is drawn grey; three channels as RGB; any other
@@ -83,18 +136,7 @@ pub fn render(bank: &Bank, options: &MontageOptions) -> RgbImage {
         .order
         .clone()
         .unwrap_or_else(|| (0..bank.count).collect());
-    let n = order.len().max(1);
-    let columns = if options.columns > 0 {
-        options.columns
-    } else {
-        (n as f64).sqrt().ceil() as usize
-    };
-    let rows = n.div_ceil(columns);
-    let zoom = if options.zoom > 0 {
-        options.zoom
-    } else {
-        (48 / bank.size.max(1)).max(1)
-    };
+    let (columns, rows, zoom) = grid(bank, options);
     let tile = bank.size * zoom;
     let b = options.border;
     let width = (columns * (tile + b) + b) as u32;
