@@ -29,6 +29,7 @@ pub mod cnn;
 pub mod coding;
 pub mod dictionary;
 pub mod error;
+pub mod features;
 pub mod interrupt;
 pub mod io;
 pub mod linalg;

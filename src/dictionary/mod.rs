@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod init;
+pub mod kmeans;
 pub mod learner;
 pub mod mod_rule;
 pub mod olshausen;
