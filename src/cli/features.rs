@@ -97,21 +97,21 @@ pub struct FeaturesArgs {
     #[arg(hide_default_value = true, long, default_value = "svm")]
     pub classifier: String,
     /// Candidate L2 weights lambda of lambda/2 ||W||^2 + mean loss, chosen on held-out
-    /// training images [default: 1e-4,3e-4,1e-3,3e-3,1e-2; each > 0].
+    /// training images; the paper's C = 100 is 1e-2 [default: 1e-3,3e-3,1e-2,3e-2,1e-1;
+    /// each > 0].
     #[arg(
         hide_default_value = true,
         long,
         value_delimiter = ',',
-        default_value = "1e-4,3e-4,1e-3,3e-3,1e-2"
+        default_value = "1e-3,3e-3,1e-2,3e-2,1e-1"
     )]
     pub lambdas: Vec<f64>,
     /// Training images held out to choose lambda (a fifth of the training set if that is
     /// smaller than 5x this) [default: 10000; range >= 1].
     #[arg(hide_default_value = true, long, default_value_t = 10_000)]
     pub validation: usize,
-    /// L-BFGS stops at this fraction of the gradient norm at zero weights [default: 1e-3;
-    /// range (0, 1)].
-    #[arg(hide_default_value = true, long, default_value_t = 1e-3)]
+    /// L-BFGS stops when ||grad|| <= tol x lambda ||W|| [default: 1e-2; range (0, 1)].
+    #[arg(hide_default_value = true, long, default_value_t = 1e-2)]
     pub tol: f64,
     /// L-BFGS iteration cap (reaching it is reported) [default: 1000; range 1..=100000].
     #[arg(hide_default_value = true, long, default_value_t = 1000)]

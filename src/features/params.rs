@@ -143,14 +143,15 @@ pub struct FeaturesParams {
     pub classifier: ClassifierKind,
     /// Candidate L2 weights lambda of the classifier's objective `lambda/2 ||W||^2 + mean
     /// loss`; the one with the best held-out accuracy is refit on every training image.
-    /// Default 1e-4, 3e-4, 1e-3, 3e-3, 1e-2 (the paper's C = 100 is lambda = 0.01 up to the
-    /// factor the loss's mean introduces); each > 0, 1..=32 values.
+    /// Default 1e-3, 3e-3, 1e-2, 3e-2, 1e-1 (the paper's code minimises
+    /// `||W||^2 / 2 + C mean loss` with C = 100, which is lambda = 0.01 here); each > 0,
+    /// 1..=32 values.
     pub lambdas: Vec<f64>,
     /// Training images held out to choose lambda. Default 10,000; range 1..training images
     /// (a run with fewer than 5x this many training images holds out a fifth).
     pub validation: usize,
-    /// L-BFGS stops when the gradient's norm is below this fraction of its norm at zero
-    /// weights. Default 1e-3; range (0, 1).
+    /// L-BFGS stops when `||grad J|| <= tol * lambda ||W||` (loss and penalty gradients
+    /// cancel to this relative precision). Default 1e-2; range (0, 1).
     pub tol: f64,
     /// L-BFGS iteration cap; reaching it is reported, not an error. Default 1000;
     /// range 1..=100,000.
@@ -184,9 +185,9 @@ impl Default for FeaturesParams {
             sparse_coding_epochs: 1.0,
             bank_space: BankSpace::Whitened,
             classifier: ClassifierKind::Svm,
-            lambdas: vec![1e-4, 3e-4, 1e-3, 3e-3, 1e-2],
+            lambdas: vec![1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
             validation: 10_000,
-            tol: 1e-3,
+            tol: 1e-2,
             max_iter: 1000,
             learning_curve: vec![1000, 5000, 10_000, 50_000],
             encode_batch: 8,
