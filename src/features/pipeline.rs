@@ -557,6 +557,10 @@ fn select_lambda(
     let mut out = Vec::new();
     let mut models: Vec<LinearModel> = Vec::new();
     for (i, &lambda) in lambdas.iter().enumerate() {
+        advance(
+            i,
+            &format!("fitting lambda {lambda:e} on {fit_rows} images"),
+        );
         let (model, report) = fit(
             xt,
             yt,
@@ -594,6 +598,18 @@ fn best_row(rows: &[SelectionRow]) -> usize {
 }
 
 fn accumulate_stats(total: &mut EncodeStats, s: &EncodeStats) {
+    // Window-weighted means of the lasso fractions.
+    let (w0, w1) = (total.windows as f64, s.windows as f64);
+    let mean = |a: f64, b: f64| {
+        if w0 + w1 > 0.0 {
+            (a * w0 + b * w1) / (w0 + w1)
+        } else {
+            0.0
+        }
+    };
+    total.lasso_converged_fraction =
+        mean(total.lasso_converged_fraction, s.lasso_converged_fraction);
+    total.lasso_nonzero_fraction = mean(total.lasso_nonzero_fraction, s.lasso_nonzero_fraction);
     total.images += s.images;
     total.windows += s.windows;
     total.gemm_flops += s.gemm_flops;
