@@ -8,10 +8,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
+use simplecell::analysis::compare::{CompareOptions, compare};
 use simplecell::analysis::gabor::GaborParams;
 use simplecell::analysis::measures::{MeasureOptions, measure_bank};
 use simplecell::analysis::planes::{ColourMode, planes};
-use simplecell::analysis::report::{CompareOptions, compare};
 use simplecell::analysis::similarity::{prepare_pair, similarity_matrix};
 use simplecell::observer::Silent;
 use simplecell::viz::montage::Bank;
@@ -46,12 +46,7 @@ fn noisy_gabors(count: usize, seed: u64) -> Vec<f32> {
 }
 
 fn bank(data: &[f32]) -> Bank<'_> {
-    Bank {
-        data,
-        count: data.len() / (SIZE * SIZE),
-        channels: 1,
-        size: SIZE,
-    }
+    Bank::new(data, data.len() / (SIZE * SIZE), 1, SIZE)
 }
 
 fn benches(c: &mut Criterion) {

@@ -8,7 +8,8 @@ use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use simplecell::coding::{CodingParams, PreparedDictionary, coder_by_name, gemm};
+use simplecell::coding::{Coder, CodingParams, PreparedDictionary};
+use simplecell::linalg::{Backend, View, ViewMut, gemm};
 
 fn problem(
     pixels: usize,
@@ -41,10 +42,14 @@ fn coders(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(x.ncols() as u64));
     for name in ["cd", "fista", "ista"] {
-        let coder = coder_by_name(name).unwrap();
-        let mut params = CodingParams::new(0.5);
-        params.tol = 1e-4;
-        params.max_iter = 2000;
+        let coder = Coder::from_name(name).unwrap().build();
+        let params = CodingParams {
+            tol: 1e-4,
+            max_iter: 2000,
+            ..CodingParams::new(0.5)
+        }
+        .check()
+        .unwrap();
         group.bench_function(
             BenchmarkId::new(name, "p144_k256_n2048_lambda0.5_tol1e-4"),
             |b| {
@@ -66,7 +71,11 @@ fn gram_gemm(c: &mut Criterion) {
         let mut out = vec![0f32; k * n];
         group.throughput(Throughput::Elements((2 * k * k * n) as u64));
         group.bench_function(BenchmarkId::new("flops", format!("k{k}_n{n}")), |b| {
-            b.iter(|| gemm::matmul(k, k, n, &g, &a, &mut out))
+            b.iter(|| {
+                let (gv, av) = (View::columns(&g, k), View::columns(&a, k));
+                let out = ViewMut::columns(&mut out, k);
+                gemm(Backend::Faer, (k, k, n), 1.0, gv, av, 0.0, out)
+            })
         });
     }
     group.finish();

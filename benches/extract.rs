@@ -5,7 +5,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use simplecell::io::images::GrayImage;
 use simplecell::observer::Silent;
-use simplecell::patches::{ExtractConfig, ImageSource, dead_leaves, extract, whiten};
+use simplecell::patches::{ExtractParams, ImageSource, dead_leaves, extract, whiten};
 use std::hint::black_box;
 
 fn generator(c: &mut Criterion) {
@@ -29,14 +29,16 @@ fn of_whitening(c: &mut Criterion) {
 fn whole_extraction(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench.npy");
-    let config = ExtractConfig {
+    let config = ExtractParams {
         source: ImageSource::BuiltIn {
             images: 4,
             size: 512,
         },
         count: 100_000,
-        ..ExtractConfig::default()
-    };
+        ..ExtractParams::default()
+    }
+    .check()
+    .unwrap();
     let mut group = c.benchmark_group("extract");
     group.sample_size(10);
     group.bench_function("builtin/images=4x512/count=100000/patch=12/of", |b| {

@@ -1,7 +1,7 @@
 //! Criterion benchmarks of the feature pipeline's kernels on seeded inputs built outside the
 //! timed loops: the encoder's GEMM at the shape one batch of 8 CIFAR images gives (5,832
-//! windows x 108 values against 1,600 atoms), on `matrixmultiply` (what the encoder uses,
-//! through `linalg::gemm`) and on the `gemm` crate (the coders' kernel) for comparison; the
+//! windows x 108 values against 1,600 atoms), on both of `linalg::gemm`'s backends
+//! (`matrixmultiply` and faer's `gemm` crate); the
 //! whole encoder on that batch (windows, normalisation, GEMM, threshold, pooling); and one
 //! evaluation of the classifier's objective and gradient. Throughput is in FLOP (GEMM) or
 //! images, so criterion prints GFLOP/s and images/s.
@@ -15,7 +15,7 @@ use simplecell::features::encode::Encoder;
 use simplecell::features::whiten::Whitening;
 use simplecell::features::{ClassifierKind, EncoderKind, FeaturesParams};
 use simplecell::io::labelled::LabelledImages;
-use simplecell::linalg::{View, gemm};
+use simplecell::linalg::{Backend, View, ViewMut, gemm};
 
 fn encoder_gemm(c: &mut Criterion) {
     let mut group = c.benchmark_group("encoder_gemm");
@@ -27,35 +27,24 @@ fn encoder_gemm(c: &mut Criterion) {
     let mut out = vec![0f32; m * n];
     group.throughput(Throughput::Elements((2 * m * k * n) as u64));
     let name = format!("m{m}_k{k}_n{n}");
-    group.bench_function(BenchmarkId::new("matrixmultiply", &name), |bch| {
-        bch.iter(|| gemm(m, k, n, View::rows(&a, k), View::rows(&b, n), 0.0, &mut out))
-    });
-    group.bench_function(BenchmarkId::new("gemm_crate", &name), |bch| {
-        // SAFETY: row-major m x k, k x n and m x n buffers of exactly those sizes.
-        bch.iter(|| unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                out.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                a.as_ptr(),
-                1,
-                k as isize,
-                b.as_ptr(),
-                1,
-                n as isize,
-                0.0f32,
-                1.0f32,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            )
-        })
-    });
+    for (label, backend) in [
+        ("matrixmultiply", Backend::MatrixMultiply),
+        ("faer", Backend::Faer),
+    ] {
+        group.bench_function(BenchmarkId::new(label, &name), |bch| {
+            bch.iter(|| {
+                gemm(
+                    backend,
+                    (m, k, n),
+                    1.0,
+                    View::rows(&a, k),
+                    View::rows(&b, n),
+                    0.0,
+                    ViewMut::rows(&mut out, n),
+                )
+            })
+        });
+    }
     group.finish();
 }
 

@@ -9,9 +9,9 @@ use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
-use simplecell::dictionary::data::PatchSource;
 use simplecell::dictionary::online::OnlineBcd;
-use simplecell::dictionary::{DictionaryUpdate, LearnConfig, Learner, StopRule};
+use simplecell::dictionary::{DictionaryUpdate, LearnParams, Learner, StopRule};
+use simplecell::patches::PatchSource;
 
 const PIXELS: usize = 144;
 const ATOMS: usize = 256;
@@ -54,11 +54,17 @@ fn online_update(c: &mut Criterion) {
 
 fn learner_step(c: &mut Criterion) {
     let (_, x, _) = patches(20 * BATCH, 5);
-    let mut config = LearnConfig::new(ATOMS, 0.5);
-    config.validation = 0;
-    config.stop = StopRule::Steps(u64::MAX);
+    let config = LearnParams {
+        atoms: ATOMS,
+        lambda: 0.5,
+        validation: Some(0),
+        stop: StopRule::Steps(u64::MAX),
+        ..LearnParams::default()
+    }
+    .check()
+    .unwrap();
     let rows: Vec<f32> = x.as_slice().to_vec();
-    let mut learner = Learner::new(config, PatchSource::from_rows(PIXELS, rows)).unwrap();
+    let mut learner = Learner::new(&config, PatchSource::from_rows(PIXELS, rows)).unwrap();
     for _ in 0..5 {
         learner.step().unwrap();
     }

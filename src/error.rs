@@ -1,14 +1,26 @@
 //! The crate's one error type. Every variant carries what a user needs to fix the problem:
-//! the file, the option or field, and the offending value. The binary maps variants to exit
-//! codes: 2 for bad usage or bad input (the user can fix it), 1 for a failure while running,
-//! 130 for an interrupt that was handled cleanly.
+//! the file, the parameter or option, and the offending value. The library names parameters
+//! by their field ([`Error::Param`]); the command line renames them to its flags
+//! (`cli::flags`), so a library user reads `lambda` where a shell user reads `--lambda`. The
+//! binary maps variants to exit codes: 2 for bad usage or bad input (the user can fix it), 1
+//! for a failure while running, 130 for an interrupt that was handled cleanly.
 
 use std::path::PathBuf;
 
 /// Everything that can go wrong in simplecell.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A command-line option or parameter is out of range or malformed.
+    /// A parameter of a library job is out of range. `field` is its name in the params type
+    /// (see [`crate::params`]); `reason` may name other fields in backquotes (`` `batch` ``),
+    /// which the command line rewrites to flags too.
+    #[error("invalid value for `{field}`: {value}: {reason}")]
+    Param {
+        field: String,
+        value: String,
+        reason: String,
+    },
+
+    /// A command-line option is out of range or malformed.
     #[error("invalid value for {option}: {value}: {reason}")]
     Usage {
         option: String,
@@ -62,7 +74,8 @@ impl Error {
     /// 1 for failures while running, 130 for a handled interrupt (the shell convention).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Usage { .. }
+            Error::Param { .. }
+            | Error::Usage { .. }
             | Error::BadInput { .. }
             | Error::Read { .. }
             | Error::OutputExists { .. } => 2,
@@ -71,7 +84,24 @@ impl Error {
         }
     }
 
-    /// Shorthand for an out-of-range option.
+    /// The field a parameter error names (None for any other error).
+    pub fn param_field(&self) -> Option<&str> {
+        match self {
+            Error::Param { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// Shorthand for an out-of-range parameter, named by its field.
+    pub fn param(field: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
+        Error::Param {
+            field: field.to_string(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for an out-of-range command-line option.
     pub fn usage(option: &str, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
         Error::Usage {
             option: option.to_string(),

@@ -1,8 +1,10 @@
-//! One process-wide Ctrl-C flag for every long command (learn, encode, cnn train, study).
+//! One process-wide Ctrl-C flag for every long job (learn, encode, cnn train, study).
 //!
-//! The handler only sets a flag; each loop polls [`requested`] at a point where its state is
-//! consistent, saves what it needs to resume, and returns [`crate::Error::Interrupted`]
-//! (exit 130). Keeping the handler this small is what makes it safe to run at any instant.
+//! The handler only sets a flag; each library loop polls [`requested`] at a point where its
+//! state is consistent, saves what it needs to resume, and stops (the command line then exits
+//! 130). Keeping the handler this small is what makes it safe to run at any instant. The
+//! flag stays false until [`install`] is called, so an embedding program that does not want
+//! the handler never sees a job stop early.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

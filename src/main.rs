@@ -6,6 +6,10 @@ use clap::Parser;
 use simplecell::cli::{Cli, run};
 use std::process::ExitCode;
 
+// Measured faster than the system allocator on every job we time (README, dependencies).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

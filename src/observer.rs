@@ -12,6 +12,9 @@ pub trait Progress: Send + Sync {
     fn advance(&self, done: u64, message: &str);
     /// Something the user should know that is not an error (a skipped file, say).
     fn warn(&self, message: &str);
+    /// A line worth showing that is neither progress nor a warning: a stage starting, what
+    /// was loaded. Implementations that show no such lines keep this default.
+    fn note(&self, _message: &str) {}
     /// The current phase is over.
     fn finish(&self, message: &str);
 }

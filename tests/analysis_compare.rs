@@ -7,9 +7,9 @@ mod common;
 use common::{simplecell, stderr};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use simplecell::analysis::compare::{CompareOptions, compare};
 use simplecell::analysis::gabor::GaborParams;
 use simplecell::analysis::measures::MeasureOptions;
-use simplecell::analysis::report::{CompareOptions, compare};
 use simplecell::analysis::similarity;
 use simplecell::observer::Silent;
 use simplecell::viz::montage::Bank;
@@ -79,18 +79,8 @@ fn shifted_flipped_shuffled_copy_is_matched_with_its_shifts_and_signs() {
         );
         truth.push((i, j, -dx, -dy, sign as i8));
     }
-    let bank_a = Bank {
-        data: &a,
-        count: 12,
-        channels: 1,
-        size: SIZE,
-    };
-    let bank_b = Bank {
-        data: &b,
-        count: 12,
-        channels: 1,
-        size: SIZE,
-    };
+    let bank_a = Bank::new(&a[..], 12, 1, SIZE);
+    let bank_b = Bank::new(&b[..], 12, 1, SIZE);
     let c = compare(&bank_a, &bank_b, &options(4), &Silent);
     for (i, j, sx, sy, sign) in truth {
         let p = c.pairs.iter().find(|p| p.a == i).unwrap();
@@ -114,23 +104,13 @@ fn shifted_flipped_shuffled_copy_is_matched_with_its_shifts_and_signs() {
 #[test]
 fn phase_randomised_copy_matches_at_the_null_level() {
     let a = bank();
-    let bank_a = Bank {
-        data: &a,
-        count: 12,
-        channels: 1,
-        size: SIZE,
-    };
+    let bank_a = Bank::new(&a[..], 12, 1, SIZE);
     let (na, _, _) = similarity::prepare_pair(&bank_a, &bank_a);
     // A surrogate of A from a seed that the null draws (seed 5, streams 0..) do not use.
     let mut rng = ChaCha8Rng::seed_from_u64(999);
     let surrogate = similarity::phase_randomised(&na, &mut rng);
     let b = surrogate.data.clone();
-    let bank_b = Bank {
-        data: &b,
-        count: 12,
-        channels: 1,
-        size: SIZE,
-    };
+    let bank_b = Bank::new(&b[..], 12, 1, SIZE);
     let c = compare(&bank_a, &bank_b, &options(20), &Silent);
     let (null_mean, null_sd, z) = c.null();
     // The surrogate is itself one more draw from the null distribution, so its z-score is
@@ -143,10 +123,12 @@ fn phase_randomised_copy_matches_at_the_null_level() {
     assert!(c.matched_mean() < 0.9, "{}", c.matched_mean());
 }
 
+/// [`common::write_npy`], as the string a command line takes.
 fn write(dir: &std::path::Path, name: &str, shape: &[usize], data: &[f32]) -> String {
-    let p = dir.join(name);
-    simplecell::io::npy::write(&p, shape, data, false).unwrap();
-    p.to_str().unwrap().to_string()
+    common::write_npy(dir, name, shape, data)
+        .to_str()
+        .unwrap()
+        .to_string()
 }
 
 #[test]

@@ -4,15 +4,8 @@
 
 mod common;
 
+use common::csv_column;
 use common::{shared_data, simplecell, stderr};
-
-fn column(path: &std::path::Path, name: &str) -> Vec<f64> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let idx = r.headers().unwrap().iter().position(|h| h == name).unwrap();
-    r.records()
-        .map(|rec| rec.unwrap()[idx].parse::<f64>().unwrap_or(f64::NAN))
-        .collect()
-}
 
 #[test]
 fn a_few_epochs_beat_chance_by_far_and_the_filters_become_oriented() {
@@ -43,14 +36,14 @@ fn a_few_epochs_beat_chance_by_far_and_the_filters_become_oriented() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let metrics = run.join("metrics.csv");
-    let acc = column(&metrics, "test_accuracy");
+    let acc = csv_column(&metrics, "test_accuracy");
     // Chance is 0.10; this run reaches 0.437 (seed 0). 0.35 leaves room for a different
     // but equally valid float summation order on another CPU, and is still 3.5x chance.
     assert!(acc[3] >= 0.35, "test accuracy per epoch: {acc:?}");
     // Orientedness (structure-tensor coherence, cnn::filters) of the logged conv1 filters
     // rises from noise (0.225 here) as edge-like filters form (0.243 after 3 epochs); the run
     // is deterministic, and 0.01 is well above float-order effects (< 1e-4).
-    let oriented = column(&metrics, "conv1_orientedness");
+    let oriented = csv_column(&metrics, "conv1_orientedness");
     assert!(
         oriented[3] > oriented[0] + 0.01,
         "orientedness per epoch: {oriented:?}"

@@ -4,33 +4,9 @@
 
 mod common;
 
+use common::csv_column;
+use common::labelled::two_bars_folder;
 use common::{shared_data, simplecell, stderr};
-use std::path::Path;
-
-/// Writes a tiny ImageFolder dataset: class 0 is a bright vertical bar, class 1 a bright
-/// horizontal bar, at random positions on dim noise (train/ and test/ splits).
-fn separable_folder(dir: &Path, per_class: usize) {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-    for split in ["train", "test"] {
-        for (c, name) in ["horizontal", "vertical"].iter().enumerate() {
-            let d = dir.join(split).join(name);
-            std::fs::create_dir_all(&d).unwrap();
-            for i in 0..per_class {
-                let mut img = image::GrayImage::new(12, 12);
-                let at = rng.random_range(2..10);
-                for y in 0..12 {
-                    for x in 0..12 {
-                        let on = if c == 0 { y == at } else { x == at };
-                        let v = if on { 200 } else { rng.random_range(0..60) };
-                        img.put_pixel(x, y, image::Luma([v as u8]));
-                    }
-                }
-                img.save(d.join(format!("{i:03}.png"))).unwrap();
-            }
-        }
-    }
-}
 
 fn train(args: &[&str]) -> std::process::Output {
     let mut all = vec!["--quiet", "--threads", "2", "cnn", "train"];
@@ -38,19 +14,11 @@ fn train(args: &[&str]) -> std::process::Output {
     simplecell(&all)
 }
 
-fn csv_column(path: &Path, name: &str) -> Vec<f64> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let idx = r.headers().unwrap().iter().position(|h| h == name).unwrap();
-    r.records()
-        .map(|rec| rec.unwrap()[idx].parse::<f64>().unwrap_or(f64::NAN))
-        .collect()
-}
-
 #[test]
 fn learns_a_separable_problem_and_the_first_layer_options_hold() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("bars");
-    separable_folder(&data, 40);
+    two_bars_folder(&data, 40);
     let spec = format!("folder:{}", data.display());
     let run = tmp.path().join("run");
     let common = [
@@ -226,7 +194,7 @@ fn learns_a_separable_problem_and_the_first_layer_options_hold() {
 fn sigint_exits_130_keeps_the_last_epoch_and_resumes_bit_identically() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("bars");
-    separable_folder(&data, 40);
+    two_bars_folder(&data, 40);
     let spec = format!("folder:{}", data.display());
     let common = [
         "--data",
@@ -273,9 +241,8 @@ fn sigint_exits_130_keeps_the_last_epoch_and_resumes_bit_identically() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(130), "{err}");
     assert!(err.contains("--resume"), "names the resume option: {err}");
-    let ck: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(run.join("checkpoint.json")).unwrap()).unwrap();
-    let done = ck["epochs_done"].as_u64().unwrap() as usize;
+    let (ck, _) = simplecell::cnn::checkpoint::Checkpoint::read(&run).unwrap();
+    let done = ck.epochs_done;
     assert!((2..500).contains(&done), "checkpoint after epoch {done}");
     // Nothing of the interrupted epoch was logged.
     assert!(

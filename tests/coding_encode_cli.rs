@@ -46,10 +46,6 @@ fn encode_args<'a>(dir: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<String>
     v
 }
 
-fn run(args: &[String]) -> std::process::Output {
-    simplecell(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-}
-
 #[test]
 fn writes_codes_and_sidecar_identically_for_one_and_two_threads() {
     let tmp = tempfile::tempdir().unwrap();
@@ -65,7 +61,7 @@ fn writes_codes_and_sidecar_identically_for_one_and_two_threads() {
             &out,
             &["--coder", "fista", "--batch", "200"],
         ));
-        let o = run(&args);
+        let o = simplecell(&args);
         assert!(o.status.success(), "{}", stderr(&o));
         let codes = npy::read(Path::new(&out)).unwrap();
         assert_eq!(codes.shape, vec![300, 24]);
@@ -94,7 +90,7 @@ fn refuses_existing_output_without_force() {
     write_inputs(tmp.path(), 1.0);
     let out = format!("{dir}/codes.npy");
     std::fs::write(&out, b"keep me").unwrap();
-    let o = run(&encode_args(dir, &out, &[]));
+    let o = simplecell(&encode_args(dir, &out, &[]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
     assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
@@ -106,11 +102,11 @@ fn non_unit_atoms_are_normalised_with_a_warning_or_refused_under_strict() {
     let dir = tmp.path().to_str().unwrap();
     write_inputs(tmp.path(), 2.0);
     let out = format!("{dir}/codes.npy");
-    let o = run(&encode_args(dir, &out, &[]));
+    let o = simplecell(&encode_args(dir, &out, &[]));
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("normalised"), "{}", stderr(&o));
     let strict_out = format!("{dir}/strict.npy");
-    let o = run(&encode_args(dir, &strict_out, &["--strict"]));
+    let o = simplecell(&encode_args(dir, &strict_out, &["--strict"]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("atom 0"), "{}", stderr(&o));
     assert!(!Path::new(&strict_out).exists());
@@ -126,16 +122,16 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
     let mut args = encode_args(dir, &out, &[]);
     let at = args.iter().position(|a| a == "0.2").unwrap();
     args[at] = "0".into();
-    let o = run(&args);
+    let o = simplecell(&args);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--lambda"), "{}", stderr(&o));
     // unknown coder
-    let o = run(&encode_args(dir, &out, &["--coder", "magic"]));
+    let o = simplecell(&encode_args(dir, &out, &["--coder", "magic"]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--coder"), "{}", stderr(&o));
     // dimension mismatch: 20-pixel patches against 16-pixel atoms
     npy::write(&tmp.path().join("x.npy"), &[10, 20], &vec![0.5; 200], true).unwrap();
-    let o = run(&encode_args(dir, &out, &[]));
+    let o = simplecell(&encode_args(dir, &out, &[]));
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("x.npy") && stderr(&o).contains("shape"),
@@ -146,7 +142,7 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
     let mut x = vec![0.5f32; 10 * 16];
     x[37] = f32::NAN;
     npy::write(&tmp.path().join("x.npy"), &[10, 16], &x, true).unwrap();
-    let o = run(&encode_args(dir, &out, &[]));
+    let o = simplecell(&encode_args(dir, &out, &[]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("patch 2 pixel 5"), "{}", stderr(&o));
     // Inf in the dictionary
@@ -154,7 +150,7 @@ fn bad_inputs_are_clear_errors_and_write_nothing() {
     let mut d = npy::read(&tmp.path().join("d.npy")).unwrap();
     d.data[3] = f32::INFINITY;
     npy::write(&tmp.path().join("d.npy"), &[24, 16], &d.data, true).unwrap();
-    let o = run(&encode_args(dir, &out, &[]));
+    let o = simplecell(&encode_args(dir, &out, &[]));
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("d.npy"), "{}", stderr(&o));
     assert!(!Path::new(&out).exists());
@@ -183,12 +179,7 @@ fn sigint_stops_between_batches_exits_130_and_writes_nothing() {
             "1",
         ],
     );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_simplecell"))
-        .args(&args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn(&args);
     // The temporary output appears after the handler is installed (see encode.rs).
     let started = std::time::Instant::now();
     let has_temp = || {
@@ -204,19 +195,10 @@ fn sigint_stops_between_batches_exits_130_and_writes_nothing() {
         assert!(started.elapsed().as_secs() < 60, "no temporary output");
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&output.stderr);
+    let output = common::interrupt(child);
+    let err = stderr(&output);
     assert_eq!(output.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted"), "{err}");
-    let left: Vec<String> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "x.npy" && n != "d.npy")
-        .collect();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    let left = common::files_in(tmp.path());
+    assert_eq!(left, ["d.npy", "x.npy"], "left behind: {left:?}");
 }

@@ -9,9 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use simplecell::coding::fista::ProximalGradient;
-use simplecell::coding::{
-    CodingParams, CodingReport, PreparedDictionary, SparseCoder, coder_by_name,
-};
+use simplecell::coding::{Coder, CodingParams, CodingReport, PreparedDictionary, SparseCoder};
+use simplecell::params::Valid;
 
 const CODERS: [&str; 3] = ["cd", "fista", "ista"];
 
@@ -44,22 +43,26 @@ fn encode(
     name: &str,
     d: &DMatrix<f32>,
     x: &DMatrix<f32>,
-    params: &CodingParams,
+    params: &Valid<CodingParams>,
 ) -> (DMatrix<f32>, CodingReport) {
     let dict = PreparedDictionary::new(d.clone());
     let mut codes = DMatrix::zeros(d.ncols(), x.ncols());
-    let report = coder_by_name(name)
+    let report = Coder::from_name(name)
         .unwrap()
+        .build()
         .encode(&dict, x, &mut codes, params)
         .unwrap();
     (codes, report)
 }
 
-fn params(lambda: f32, tol: f64, max_iter: usize) -> CodingParams {
-    let mut p = CodingParams::new(lambda);
-    p.tol = tol;
-    p.max_iter = max_iter;
-    p.check().unwrap()
+fn params(lambda: f32, tol: f64, max_iter: usize) -> Valid<CodingParams> {
+    CodingParams {
+        tol,
+        max_iter,
+        ..CodingParams::new(lambda)
+    }
+    .check()
+    .unwrap()
 }
 
 /// Per-patch objective in f64.
@@ -152,29 +155,26 @@ fn scaling_x_and_lambda_scales_the_codes() {
     }
 }
 
-#[test]
-fn every_coder_reaches_the_same_objective_on_random_problems() {
-    let (d, x) = random_problem(48, 96, 200, 4);
-    let lambda = 0.4;
-    let tol = 1e-5;
-    let reference: f64 = objectives(
-        &d,
-        &x,
-        &encode("cd", &d, &x, &params(lambda, tol, 1000)).0,
-        lambda,
-    )
-    .iter()
-    .sum();
+/// FISTA and ISTA reach the objective of the exact coder: each certifies a relative gap of
+/// at most `tol` per patch, so the totals agree to 2 `tol`.
+fn assert_coders_agree(d: &DMatrix<f32>, x: &DMatrix<f32>, lambda: f32, tol: f64, cap: usize) {
+    let exact = encode("cd", d, x, &params(lambda, tol, 1000)).0;
+    let reference: f64 = objectives(d, x, &exact, lambda).iter().sum();
     for name in ["fista", "ista"] {
-        let (a, report) = encode(name, &d, &x, &params(lambda, tol, 50_000));
+        let (a, report) = encode(name, d, x, &params(lambda, tol, cap));
         assert!(report.converged, "{name}: {report:?}");
-        let total: f64 = objectives(&d, &x, &a, lambda).iter().sum();
-        // Each coder certifies relative gap <= tol per patch, so the totals agree to 2 tol.
+        let total: f64 = objectives(d, x, &a, lambda).iter().sum();
         assert!(
             (total - reference).abs() <= 2.0 * tol * reference,
             "{name}: {total} vs cd {reference}"
         );
     }
+}
+
+#[test]
+fn every_coder_reaches_the_same_objective_on_random_problems() {
+    let (d, x) = random_problem(48, 96, 200, 4);
+    assert_coders_agree(&d, &x, 0.4, 1e-5, 50_000);
 }
 
 /// Natural-patch problem: 8x8 grey patches of a Kodak photograph, DC removed, and a
@@ -210,27 +210,8 @@ fn every_coder_reaches_the_same_objective_on_natural_patches() {
     let Some((d, x)) = natural_problem() else {
         return;
     };
-    let lambda = 0.1;
-    // Patch atoms are very coherent; 1e-4 keeps ISTA's run short.
-    let tol = 1e-4;
-    let reference: f64 = objectives(
-        &d,
-        &x,
-        &encode("cd", &d, &x, &params(lambda, tol, 1000)).0,
-        lambda,
-    )
-    .iter()
-    .sum();
-    for name in ["fista", "ista"] {
-        let (a, report) = encode(name, &d, &x, &params(lambda, tol, 100_000));
-        assert!(report.converged, "{name}: {report:?}");
-        let total: f64 = objectives(&d, &x, &a, lambda).iter().sum();
-        // As above: both certified to relative gap tol, so they agree to 2 tol.
-        assert!(
-            (total - reference).abs() <= 2.0 * tol * reference,
-            "{name}: {total} vs cd {reference}"
-        );
-    }
+    // Patch atoms are very coherent; a tolerance of 1e-4 keeps ISTA's run short.
+    assert_coders_agree(&d, &x, 0.1, 1e-4, 100_000);
 }
 
 /// Exact lasso by enumerating every support and sign pattern (3^k of them).
@@ -393,8 +374,12 @@ fn results_are_bit_identical_for_one_and_two_threads() {
 #[test]
 fn positive_codes_are_non_negative_and_optimal() {
     let (d, x) = random_problem(24, 48, 100, 8);
-    let mut p = params(0.2, 1e-5, 50_000);
-    p.positive = true;
+    let p = CodingParams {
+        positive: true,
+        ..params(0.2, 1e-5, 50_000).into_inner()
+    }
+    .check()
+    .unwrap();
     let mut objs = Vec::new();
     for name in CODERS {
         let (a, report) = encode(name, &d, &x, &p);
@@ -419,8 +404,21 @@ fn hitting_the_iteration_cap_is_reported_not_an_error() {
 }
 
 #[test]
-fn bad_names_and_parameters_are_usage_errors() {
-    assert!(coder_by_name("lars-magic").is_err());
-    assert!(CodingParams::new(0.0).check().is_err());
-    assert!(CodingParams::new(f32::NAN).check().is_err());
+fn bad_names_and_parameters_are_errors_naming_the_field() {
+    let field = |e: simplecell::Error| {
+        e.param_field()
+            .unwrap_or("(not a parameter error)")
+            .to_string()
+    };
+    assert_eq!(field(Coder::from_name("lars-magic").unwrap_err()), "coder");
+    assert_eq!(field(CodingParams::new(0.0).check().unwrap_err()), "lambda");
+    assert_eq!(
+        field(CodingParams::new(f32::NAN).check().unwrap_err()),
+        "lambda"
+    );
+    let tol = CodingParams {
+        tol: 1.0,
+        ..CodingParams::default()
+    };
+    assert_eq!(field(tol.check().unwrap_err()), "tol");
 }

@@ -4,15 +4,15 @@
 
 mod common;
 
-use common::{simplecell, stderr};
+use common::{files_in, simplecell, stderr};
 use simplecell::io::npy;
 use simplecell::observer::Silent;
-use simplecell::patches::{ExtractConfig, ImageSource, Whitening, extract};
+use simplecell::patches::{ExtractParams, ImageSource, Whitening, extract};
 use std::path::{Path, PathBuf};
 
 /// A small built-in configuration: 4 images of 128 pixels, 3000 patches of 8x8.
-fn small(seed: u64, whitening: Whitening) -> ExtractConfig {
-    ExtractConfig {
+fn small(seed: u64, whitening: Whitening) -> ExtractParams {
+    ExtractParams {
         source: ImageSource::BuiltIn {
             images: 4,
             size: 128,
@@ -21,17 +21,8 @@ fn small(seed: u64, whitening: Whitening) -> ExtractConfig {
         count: 3000,
         seed,
         whitening,
-        ..ExtractConfig::default()
+        ..ExtractParams::default()
     }
-}
-
-fn files_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]
@@ -41,9 +32,9 @@ fn same_seed_same_bytes_different_seed_different_patches() {
         let a = dir.path().join("a.npy");
         let b = dir.path().join("b.npy");
         let c = dir.path().join("c.npy");
-        extract(&small(5, whitening), &a, true, &Silent).unwrap();
-        extract(&small(5, whitening), &b, true, &Silent).unwrap();
-        extract(&small(6, whitening), &c, true, &Silent).unwrap();
+        extract(&small(5, whitening).check().unwrap(), &a, true, &Silent).unwrap();
+        extract(&small(5, whitening).check().unwrap(), &b, true, &Silent).unwrap();
+        extract(&small(6, whitening).check().unwrap(), &c, true, &Silent).unwrap();
         let (ba, bb, bc) = (
             std::fs::read(&a).unwrap(),
             std::fs::read(&b).unwrap(),
@@ -99,7 +90,7 @@ fn every_patch_has_zero_mean_with_dc_removal_and_not_without() {
         Whitening::None,
     ] {
         let out = dir.path().join("p.npy");
-        let summary = extract(&small(1, whitening), &out, true, &Silent).unwrap();
+        let summary = extract(&small(1, whitening).check().unwrap(), &out, true, &Silent).unwrap();
         let a = npy::read(&out).unwrap();
         assert_eq!(a.shape, vec![3000, 64]);
         assert_eq!(summary.shape, [3000, 64]);
@@ -116,7 +107,7 @@ fn every_patch_has_zero_mean_with_dc_removal_and_not_without() {
         let mut config = small(1, whitening);
         config.dc_removal = false;
         config.whitening = Whitening::None;
-        extract(&config, &out, true, &Silent).unwrap();
+        extract(&config.check().unwrap(), &out, true, &Silent).unwrap();
         let raw = npy::read(&out).unwrap();
         // Luminance in [0, 1] without DC removal: patch means are positive.
         let positive = raw

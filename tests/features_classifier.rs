@@ -1,21 +1,22 @@
-//! The linear classifier: the L-BFGS fit reaches the known optimum of small problems, the
-//! objective's gradient matches finite differences, and the fit is the same bits on 1 and 2
-//! threads.
+//! The linear classifier: both solvers (Newton-CG and L-BFGS) reach the known optimum of
+//! small problems and the same optimum of a seeded multi-class one, the objective's gradient
+//! matches finite differences, and a fit is the same bits on 1 and 2 threads.
 
-use simplecell::features::ClassifierKind;
 use simplecell::features::classifier::{FitSettings, Objective, fit};
+use simplecell::features::{ClassifierKind, Solver};
 
 /// Scores are float32, so the objective carries relative rounding near 1e-7 and a line
 /// search stops seeing progress once a step gains less than that: the piecewise-quadratic
 /// squared hinge still reaches 1e-6 of the gradient norm at zero, the logistic loss stalls
 /// near 1e-5 (measured 1.1e-5 on the problem below), so its tests ask for 1e-4.
-fn settings(kind: ClassifierKind, lambda: f64) -> FitSettings {
+fn settings(kind: ClassifierKind, solver: Solver, lambda: f64) -> FitSettings {
     let tol = match kind {
         ClassifierKind::Svm => 1e-6,
         ClassifierKind::Logistic => 1e-4,
     };
     FitSettings {
         kind,
+        solver,
         lambda,
         tol,
         max_iter: 500,
@@ -34,27 +35,37 @@ fn svm_reaches_the_analytic_optimum_of_a_separable_problem() {
     // Scorer 1 is its mirror image, w = -2 / (2 + lambda).
     let (x, y) = two_points();
     let lambda = 0.5;
-    let (model, report) = fit(&x, &y, 1, 2, settings(ClassifierKind::Svm, lambda), None).unwrap();
     let w = 2.0 / (2.0 + lambda);
-    assert!(report.converged, "{report:?}");
-    // The optimum is a quadratic with curvature 2 + lambda near w; a gradient of 1e-6 x 2
-    // (the norm at zero) puts the weights within about 1e-6, float32 storage adds 6e-8.
-    assert!(
-        (model.weights[0] as f64 - w).abs() < 1e-5,
-        "{:?}",
-        model.weights
-    );
-    assert!(
-        (model.weights[1] as f64 + w).abs() < 1e-5,
-        "{:?}",
-        model.weights
-    );
-    assert!(
-        model.bias.iter().all(|b| b.abs() < 1e-5),
-        "{:?}",
-        model.bias
-    );
-    assert_eq!(model.predict(&x), y);
+    for solver in [Solver::NewtonCg, Solver::Lbfgs] {
+        let (model, report) = fit(
+            &x,
+            &y,
+            1,
+            2,
+            settings(ClassifierKind::Svm, solver, lambda),
+            None,
+        )
+        .unwrap();
+        assert!(report.converged, "{report:?}");
+        // The optimum is a quadratic with curvature 2 + lambda near w; a gradient of 1e-6 x 2
+        // (the norm at zero) puts the weights within about 1e-6, float32 storage adds 6e-8.
+        assert!(
+            (model.weights[0] as f64 - w).abs() < 1e-5,
+            "{:?}",
+            model.weights
+        );
+        assert!(
+            (model.weights[1] as f64 + w).abs() < 1e-5,
+            "{:?}",
+            model.weights
+        );
+        assert!(
+            model.bias.iter().all(|b| b.abs() < 1e-5),
+            "{:?}",
+            model.bias
+        );
+        assert_eq!(model.predict(&x), y);
+    }
 }
 
 #[test]
@@ -70,26 +81,28 @@ fn logistic_reaches_the_optimum_of_a_symmetric_problem() {
         if g > 0.0 { hi = mid } else { lo = mid }
     }
     let a = 0.5 * (lo + hi);
-    let (model, report) = fit(
-        &x,
-        &y,
-        1,
-        2,
-        settings(ClassifierKind::Logistic, lambda),
-        None,
-    )
-    .unwrap();
-    assert!(report.converged, "{report:?}");
-    assert!(
-        (model.weights[0] as f64 - a).abs() < 1e-5,
-        "{:?} vs {a}",
-        model.weights
-    );
-    assert!(
-        (model.weights[1] as f64 + a).abs() < 1e-5,
-        "{:?} vs {a}",
-        model.weights
-    );
+    for solver in [Solver::NewtonCg, Solver::Lbfgs] {
+        let (model, report) = fit(
+            &x,
+            &y,
+            1,
+            2,
+            settings(ClassifierKind::Logistic, solver, lambda),
+            None,
+        )
+        .unwrap();
+        assert!(report.converged, "{report:?}");
+        assert!(
+            (model.weights[0] as f64 - a).abs() < 1e-5,
+            "{:?} vs {a}",
+            model.weights
+        );
+        assert!(
+            (model.weights[1] as f64 + a).abs() < 1e-5,
+            "{:?} vs {a}",
+            model.weights
+        );
+    }
 }
 
 /// A seeded multi-class problem: 300 rows, 7 features, 4 classes.
@@ -169,14 +182,69 @@ fn fit_is_identical_on_one_and_two_threads() {
             .num_threads(threads)
             .build()
             .unwrap();
-        pool.install(|| fit(&x, &y, d, c, settings(ClassifierKind::Svm, 1e-3), None).unwrap())
+        pool.install(|| {
+            [Solver::NewtonCg, Solver::Lbfgs].map(|solver| {
+                fit(
+                    &x,
+                    &y,
+                    d,
+                    c,
+                    settings(ClassifierKind::Svm, solver, 1e-3),
+                    None,
+                )
+                .unwrap()
+            })
+        })
     };
-    let (a, ra) = run(1);
-    let (b, rb) = run(2);
-    assert_eq!(ra.iterations, rb.iterations);
-    assert_eq!(
-        a.weights.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-        b.weights.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-    );
-    assert_eq!(a.bias, b.bias);
+    for ((a, ra), (b, rb)) in run(1).into_iter().zip(run(2)) {
+        assert_eq!(ra.iterations, rb.iterations);
+        assert_eq!(ra.cg_iterations, rb.cg_iterations);
+        assert_eq!(
+            a.weights.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            b.weights.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(a.bias, b.bias);
+    }
+}
+
+#[test]
+fn newton_cg_and_lbfgs_reach_the_same_optimum() {
+    let (x, y, d, c) = problem();
+    for kind in [ClassifierKind::Svm, ClassifierKind::Logistic] {
+        // tol 1e-3: both solvers reach it above the float32 rounding floor (at 1e-6 both
+        // stop on a line search that sees no decrease, near 1e-5 x lambda ||W||).
+        let at = |solver| FitSettings {
+            tol: 1e-3,
+            ..settings(kind, solver, 1e-2)
+        };
+        let (newton, rn) = fit(&x, &y, d, c, at(Solver::NewtonCg), None).unwrap();
+        let (lbfgs, rl) = fit(&x, &y, d, c, at(Solver::Lbfgs), None).unwrap();
+        assert!(rn.converged && rl.converged, "{rn:?}\n{rl:?}");
+        // J is lambda-strongly convex, so ||w - w*|| <= ||grad J(w)|| / lambda; each fit's
+        // gradient is at most tol x lambda ||W||, so the two weight vectors differ by at
+        // most 2 tol ||W||; float32 storage adds 1e-7 relative. 3 tol + 1e-6 bounds it.
+        let diff: f64 = newton
+            .weights
+            .iter()
+            .zip(&lbfgs.weights)
+            .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let scale: f64 = lbfgs
+            .weights
+            .iter()
+            .map(|a| (*a as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!(
+            diff <= (3.0 * rn.tol + 1e-6) * scale,
+            "{kind:?}: {diff} vs {scale}"
+        );
+        assert!(
+            (rn.objective - rl.objective).abs() <= 1e-5 * rl.objective,
+            "{kind:?}: {} vs {}",
+            rn.objective,
+            rl.objective
+        );
+    }
 }

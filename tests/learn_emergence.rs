@@ -12,22 +12,17 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use simplecell::analysis::measures::{FilterMeasures, MeasureOptions, measure_bank};
 use simplecell::analysis::planes::{ColourMode, planes};
-use simplecell::dictionary::data::PatchSource;
-use simplecell::dictionary::{LearnConfig, Learner, StopRule, UpdateKind};
+use simplecell::dictionary::{LearnParams, Learner, StopRule, UpdateKind};
 use simplecell::observer::Silent;
-use simplecell::patches::{ExtractConfig, ImageSource, extract};
+use simplecell::patches::PatchSource;
+use simplecell::patches::{ExtractParams, ImageSource, extract};
 use simplecell::viz::montage::Bank;
 
 const SIZE: usize = 12;
 const PIXELS: usize = SIZE * SIZE;
 
 fn measure(atoms: &[f32], count: usize) -> Vec<FilterMeasures> {
-    let bank = Bank {
-        data: atoms,
-        count,
-        channels: 1,
-        size: SIZE,
-    };
+    let bank = Bank::new(atoms, count, 1, SIZE);
     measure_bank(
         &planes(&bank, ColourMode::Luminance),
         &MeasureOptions::default(),
@@ -50,21 +45,29 @@ fn kodak_dictionary_atoms_are_localized_oriented_and_gabor_like() {
     };
     let dir = tempfile::tempdir().unwrap();
     let patches = dir.path().join("kodak12.npy");
-    let config = ExtractConfig {
+    let config = ExtractParams {
         source: ImageSource::Folder(kodak),
         count: 100_000,
         seed: 1,
-        ..ExtractConfig::default()
-    };
+        ..ExtractParams::default()
+    }
+    .check()
+    .unwrap();
     extract(&config, &patches, false, &Silent).unwrap();
 
-    let mut learn = LearnConfig::new(100, 1.35);
-    learn.update = UpdateKind::Online;
-    learn.stop = StopRule::Steps(1000);
-    learn.validation = 1000;
-    learn.validate_every = 250;
-    learn.seed = 1;
-    let mut learner = Learner::new(learn, PatchSource::open(&patches).unwrap()).unwrap();
+    let learn = LearnParams {
+        atoms: 100,
+        lambda: 1.35,
+        update: UpdateKind::Online,
+        stop: StopRule::Steps(1000),
+        validation: Some(1000),
+        validate_every: 250,
+        seed: 1,
+        ..LearnParams::default()
+    }
+    .check()
+    .unwrap();
+    let mut learner = Learner::new(&learn, PatchSource::open(&patches).unwrap()).unwrap();
     learner.run(&Silent).unwrap();
     let d = learner.unit_dictionary();
     let k = d.ncols();

@@ -6,10 +6,10 @@ use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use simplecell::dictionary::data::PatchSource;
 use simplecell::dictionary::init::Init;
-use simplecell::dictionary::{LearnConfig, Learner, StopRule, UpdateKind, max_norm_deviation};
+use simplecell::dictionary::{LearnParams, Learner, StopRule, UpdateKind, max_norm_deviation};
 use simplecell::observer::Silent;
+use simplecell::patches::PatchSource;
 
 const PIXELS: usize = 20;
 const ATOMS: usize = 50;
@@ -57,18 +57,24 @@ fn recovered(truth: &DMatrix<f32>, learned: &DMatrix<f32>) -> f64 {
 
 fn run_rule(update: UpdateKind, batch: usize, steps: u64) -> (f64, Learner) {
     let (truth, rows) = planted(3000, 0.01, 11);
-    let mut config = LearnConfig::new(ATOMS, 0.3);
-    config.update = update;
-    config.batch = batch;
-    config.stop = StopRule::Steps(steps);
-    config.validation = 200;
-    config.validate_every = 100;
-    config.init = Init::Data;
-    config.seed = 3;
-    config.train_tol = 1e-2;
-    config.exact_tol = 1e-4;
-    config.exact_max_iter = 1000;
-    let mut learner = Learner::new(config, PatchSource::from_rows(PIXELS, rows)).unwrap();
+    let config = LearnParams {
+        atoms: ATOMS,
+        lambda: 0.3,
+        update,
+        batch,
+        stop: StopRule::Steps(steps),
+        validation: Some(200),
+        validate_every: 100,
+        init: Init::Data,
+        seed: 3,
+        train_tol: 1e-2,
+        exact_tol: 1e-4,
+        exact_max_iter: 1000,
+        ..LearnParams::default()
+    }
+    .check()
+    .unwrap();
+    let mut learner = Learner::new(&config, PatchSource::from_rows(PIXELS, rows)).unwrap();
     learner.run(&Silent).unwrap();
     (recovered(&truth, learner.dictionary()), learner)
 }
@@ -108,14 +114,20 @@ fn mod_recovers_a_planted_dictionary() {
 fn atoms_have_unit_norm_after_every_update() {
     let (_, rows) = planted(600, 0.01, 12);
     for update in [UpdateKind::Online, UpdateKind::Mod, UpdateKind::Of] {
-        let mut config = LearnConfig::new(ATOMS, 0.3);
-        config.update = update;
-        config.batch = 100;
-        config.stop = StopRule::Steps(15);
-        config.validation = 0;
-        config.train_tol = 1e-2;
+        let config = LearnParams {
+            atoms: ATOMS,
+            lambda: 0.3,
+            update,
+            batch: 100,
+            stop: StopRule::Steps(15),
+            validation: Some(0),
+            train_tol: 1e-2,
+            ..LearnParams::default()
+        }
+        .check()
+        .unwrap();
         let mut learner =
-            Learner::new(config, PatchSource::from_rows(PIXELS, rows.clone())).unwrap();
+            Learner::new(&config, PatchSource::from_rows(PIXELS, rows.clone())).unwrap();
         while !learner.finished() {
             learner.step().unwrap();
             // f32 normalisation of a 20-vector: deviation within a few ulps of 1.
@@ -156,13 +168,19 @@ fn dead_atom_is_reseeded_with_zeroed_codes_and_statistics() {
     init[3 * PIXELS + 15] = 1.0; // atom 3: orthogonal to every signal
     simplecell::io::npy::write(&init_path, &[4, PIXELS], &init, false).unwrap();
 
-    let mut config = LearnConfig::new(4, 0.1);
-    config.batch = 50;
-    config.validation = 0;
-    config.stop = StopRule::Steps(10);
-    config.init = Init::File(init_path);
-    config.dead_after = 150; // three batches
-    let mut learner = Learner::new(config, PatchSource::from_rows(PIXELS, rows)).unwrap();
+    let config = LearnParams {
+        atoms: 4,
+        lambda: 0.1,
+        batch: 50,
+        validation: Some(0),
+        stop: StopRule::Steps(10),
+        init: Init::File(init_path),
+        dead_after: 150, // three batches
+        ..LearnParams::default()
+    }
+    .check()
+    .unwrap();
+    let mut learner = Learner::new(&config, PatchSource::from_rows(PIXELS, rows)).unwrap();
     let k = 4;
     let mut reseeded_at = None;
     while !learner.finished() {

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// A seeded patch file of 6,000 patches of 64 pixels with some correlation between pixels.
@@ -27,9 +27,7 @@ fn patch_file(dir: &Path) -> PathBuf {
             data.push(prev);
         }
     }
-    let path = dir.join("patches.npy");
-    simplecell::io::npy::write(&path, &[n, 64], &data, false).unwrap();
-    path
+    common::write_npy(dir, "patches.npy", &[n, 64], &data)
 }
 
 fn learn_args(patches: &Path, out: &Path) -> Vec<String> {
@@ -68,15 +66,6 @@ fn set_arg(args: &mut [String], flag: &str, value: &str) {
     args[i + 1] = value.to_string();
 }
 
-fn spawn(args: &[String]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_simplecell"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
 /// Waits until the run has written a checkpoint past its first one, so the interruption
 /// lands mid-run. Returns false if the process ended first.
 fn wait_for_progress(child: &mut Child, out: &Path) -> bool {
@@ -102,21 +91,23 @@ fn wait_for_progress(child: &mut Child, out: &Path) -> bool {
 fn reference_run(dir: &Path, patches: &Path) -> Vec<u8> {
     let out = dir.join("reference");
     let args = learn_args(patches, &out);
-    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    let done = common::simplecell(&refs);
+    let done = common::simplecell(&args);
     assert!(done.status.success(), "{}", common::stderr(&done));
     std::fs::read(out.join("dictionary.npy")).unwrap()
 }
 
-fn resume(out: &Path) -> std::process::Output {
-    common::simplecell(&[
+/// Resumes the run in `out` on one thread, with `extra` options.
+fn resume(out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
         "--threads",
         "1",
         "--quiet",
         "learn",
         "--resume",
         out.to_str().unwrap(),
-    ])
+    ];
+    args.extend_from_slice(extra);
+    common::simplecell(&args)
 }
 
 #[test]
@@ -131,8 +122,7 @@ fn two_threads_learn_the_same_bytes_as_one() {
         set_arg(&mut args, "--threads", threads);
         set_arg(&mut args, "--batch", "256");
         set_arg(&mut args, "--steps", "60");
-        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        let done = common::simplecell(&refs);
+        let done = common::simplecell(&args);
         assert!(done.status.success(), "{}", common::stderr(&done));
         std::fs::read(out.join("dictionary.npy")).unwrap()
     };
@@ -160,8 +150,7 @@ fn without_shuffling_the_seed_does_not_change_the_order() {
         if !shuffle {
             args.push("--no-shuffle".into());
         }
-        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-        let done = common::simplecell(&refs);
+        let done = common::simplecell(&args);
         assert!(done.status.success(), "{}", common::stderr(&done));
         std::fs::read(out.join("dictionary.npy")).unwrap()
     };
@@ -175,57 +164,47 @@ fn without_shuffling_the_seed_does_not_change_the_order() {
     assert!(run("shuffled1", "1", true) != run("shuffled2", "2", true));
 }
 
-#[test]
-fn sigkill_then_resume_is_bit_identical() {
+/// Starts the reference run's command in `name`, waits for its second checkpoint, stops it
+/// with `stop`, resumes it, and checks the dictionary against an uninterrupted run's.
+fn stopped_run_resumes_bit_identically(name: &str, stop: impl FnOnce(Child, &Path)) {
     let dir = tempfile::tempdir().unwrap();
     let patches = patch_file(dir.path());
     let expected = reference_run(dir.path(), &patches);
-
-    let out = dir.path().join("killed");
-    let mut child = spawn(&learn_args(&patches, &out));
-    let interrupted = wait_for_progress(&mut child, &out);
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let out = dir.path().join(name);
+    let mut child = common::spawn(&learn_args(&patches, &out));
     assert!(
-        interrupted,
-        "the run ended before it could be killed; make it longer"
+        wait_for_progress(&mut child, &out),
+        "the run ended before it could be stopped; make it longer"
     );
-    assert!(
-        !out.join("dictionary.npy").exists(),
-        "killed before the end"
-    );
-    let resumed = resume(&out);
+    stop(child, &out);
+    let resumed = resume(&out, &[]);
     assert!(resumed.status.success(), "{}", common::stderr(&resumed));
     assert_eq!(std::fs::read(out.join("dictionary.npy")).unwrap(), expected);
 }
 
 #[test]
-fn sigint_writes_a_checkpoint_exits_130_and_resumes_bit_identically() {
-    let dir = tempfile::tempdir().unwrap();
-    let patches = patch_file(dir.path());
-    let expected = reference_run(dir.path(), &patches);
+fn sigkill_then_resume_is_bit_identical() {
+    stopped_run_resumes_bit_identically("killed", |mut child, out| {
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        assert!(
+            !out.join("dictionary.npy").exists(),
+            "killed before the end"
+        );
+    });
+}
 
-    let out = dir.path().join("interrupted");
-    let mut child = spawn(&learn_args(&patches, &out));
-    assert!(
-        wait_for_progress(&mut child, &out),
-        "the run ended too early"
-    );
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("--resume"),
-        "the message names the resume command: {stderr}"
-    );
-    let resumed = resume(&out);
-    assert!(resumed.status.success(), "{}", common::stderr(&resumed));
-    assert_eq!(std::fs::read(out.join("dictionary.npy")).unwrap(), expected);
+#[test]
+fn sigint_writes_a_checkpoint_exits_130_and_resumes_bit_identically() {
+    stopped_run_resumes_bit_identically("interrupted", |child, _| {
+        let output = common::interrupt(child);
+        let stderr = common::stderr(&output);
+        assert_eq!(output.status.code(), Some(130), "{stderr}");
+        assert!(
+            stderr.contains("--resume"),
+            "the message names the resume command: {stderr}"
+        );
+    });
 }
 
 #[test]
@@ -237,8 +216,7 @@ fn unwritable_folder_fails_loudly_and_keeps_the_last_checkpoint() {
     // A short first session that finishes and leaves a checkpoint behind.
     let at = args.iter().position(|a| a == "400").unwrap();
     args[at] = "40".into();
-    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    assert!(common::simplecell(&refs).status.success());
+    assert!(common::simplecell(&args).status.success());
     let before = std::fs::read(out.join("checkpoint.bin")).unwrap();
 
     // Make the folder unwritable: permissions for a normal user; root ignores them, so
@@ -279,4 +257,65 @@ fn unwritable_folder_fails_loudly_and_keeps_the_last_checkpoint() {
         common::stderr(&failed)
     );
     assert_eq!(std::fs::read(out.join("checkpoint.bin")).unwrap(), before);
+}
+
+/// A checkpoint in the first format, written by the release before the checkpoint container
+/// (tests/fixtures/checkpoint_v1/README.md), resumes to the dictionary and history that
+/// release produced; the resumed run then saves in the container format, and a flipped byte
+/// in either format is refused naming the file.
+#[test]
+fn a_first_format_checkpoint_resumes_to_the_old_releases_bytes() {
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checkpoint_v1");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    std::fs::create_dir(&out).unwrap();
+    let old = std::fs::read(fixture.join("checkpoint.bin")).unwrap();
+    std::fs::write(out.join("checkpoint.bin"), &old).unwrap();
+    let patches = fixture.join("patches.npy");
+    let patches = patches.to_str().unwrap();
+    let resume_fixture = || resume(&out, &["--patches", patches, "--steps", "40"]);
+
+    let mut flipped = old.clone();
+    flipped[old.len() / 2] ^= 1;
+    std::fs::write(out.join("checkpoint.bin"), &flipped).unwrap();
+    let refused = resume_fixture();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(common::stderr(&refused).contains("checkpoint.bin"));
+    std::fs::write(out.join("checkpoint.bin"), &old).unwrap();
+
+    let done = resume_fixture();
+    assert!(done.status.success(), "{}", common::stderr(&done));
+    assert_eq!(
+        std::fs::read(out.join("dictionary.npy")).unwrap(),
+        std::fs::read(fixture.join("dictionary_step40.npy")).unwrap()
+    );
+    // Every history column but the wall-clock seconds.
+    let without_seconds = |path: &Path| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut cells: Vec<&str> = l.split(',').collect();
+                cells.remove(1);
+                cells.join(",")
+            })
+            .collect()
+    };
+    assert_eq!(
+        without_seconds(&out.join("history.csv")),
+        without_seconds(&fixture.join("history_step40.csv"))
+    );
+
+    let new = std::fs::read(out.join("checkpoint.bin")).unwrap();
+    assert!(new.starts_with(simplecell::io::checkpoint::MAGIC));
+    let mut flipped = new.clone();
+    flipped[new.len() / 2] ^= 1;
+    std::fs::write(out.join("checkpoint.bin"), &flipped).unwrap();
+    let refused = resume_fixture();
+    assert_eq!(refused.status.code(), Some(2));
+    let msg = common::stderr(&refused);
+    assert!(
+        msg.contains("checkpoint.bin") && msg.contains("corrupt"),
+        "{msg}"
+    );
 }

@@ -5,35 +5,11 @@
 
 mod common;
 
+use common::csv_column;
+use common::labelled::three_bars_folder;
 use common::{simplecell, stderr};
 use std::collections::HashMap;
 use std::path::Path;
-
-/// Three classes of 16x16 grey images (a bright bar, horizontal, vertical or diagonal, at a
-/// random offset, on dim noise), `train` and `test` images per class.
-fn bars_folder(dir: &Path, train: usize, test: usize) {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-    for (split, per_class) in [("train", train), ("test", test)] {
-        for (c, name) in ["horizontal", "vertical", "diagonal"].iter().enumerate() {
-            let d = dir.join(split).join(name);
-            std::fs::create_dir_all(&d).unwrap();
-            for i in 0..per_class {
-                let at: i32 = rng.random_range(3..13);
-                let img = image::GrayImage::from_fn(16, 16, |x, y| {
-                    let (x, y) = (x as i32, y as i32);
-                    let on = match c {
-                        0 => y == at,
-                        1 => x == at,
-                        _ => x - y == at - 8,
-                    };
-                    image::Luma([if on { 210 } else { rng.random_range(0..70) }])
-                });
-                img.save(d.join(format!("{i:03}.png"))).unwrap();
-            }
-        }
-    }
-}
 
 fn study(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let data = format!("folder:{}", data.display());
@@ -88,19 +64,8 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
-fn column(path: &Path, name: &str) -> Vec<f64> {
-    let (header, rows) = read_csv(path);
-    let i = header
-        .iter()
-        .position(|h| h == name)
-        .unwrap_or_else(|| panic!("{} has no column {name}", path.display()));
-    rows.iter()
-        .map(|r| r[i].parse::<f64>().unwrap_or(f64::NAN))
-        .collect()
-}
-
 fn assert_in_unit_interval(path: &Path, name: &str) {
-    let v = column(path, name);
+    let v = csv_column(path, name);
     assert!(!v.is_empty(), "{name} in {} is empty", path.display());
     for x in v {
         assert!(
@@ -156,7 +121,7 @@ fn report_tables(report: &str) -> Vec<(String, Vec<String>, Vec<Vec<String>>)> {
 fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("bars");
-    bars_folder(&data, 100, 20);
+    three_bars_folder(&data, 100, 20);
     let out = tmp.path().join("study");
     let run = study(&data, &out, &[]);
     assert!(run.status.success(), "study failed: {}", stderr(&run));
@@ -238,10 +203,10 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         assert_in_unit_interval(&out.join(f), c);
     }
     // The bars are easy: the plain CNN beats chance (1/3) after two epochs.
-    let acc = column(&out.join("accuracy.csv"), "test_accuracy");
+    let acc = csv_column(&out.join("accuracy.csv"), "test_accuracy");
     assert!(acc[0] > 0.5, "plain-s1 test accuracy {}", acc[0]);
     // The dictionary matches itself exactly; the random bank is far from it.
-    let refs = column(
+    let refs = csv_column(
         &out.join("reference_banks.csv"),
         "matched_similarity_to_dictionary",
     );
@@ -332,7 +297,7 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
 fn bad_study_options_fail_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("bars");
-    bars_folder(&data, 3, 1);
+    three_bars_folder(&data, 3, 1);
     let spec = format!("folder:{}", data.display());
     for (flag, value) in [("--kernel", "6"), ("--seeds", "0"), ("--lambda", "-1")] {
         let out = tmp.path().join(format!("out{flag}"));
@@ -358,4 +323,26 @@ fn bad_study_options_fail_before_any_work() {
     ]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("/nonexistent/folder"));
+}
+
+#[test]
+fn the_library_refuses_to_resume_what_was_never_started() {
+    use simplecell::cnn::Start;
+    use simplecell::cnn::data::DataSource;
+    use simplecell::params::Params;
+    use simplecell::study::{self, StudyInputs, StudyParams};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("bars");
+    three_bars_folder(&data, 3, 1);
+    let inputs = StudyInputs::new(None, DataSource::Folder(data)).unwrap();
+    let params = StudyParams::quick().check().unwrap();
+    let out = tmp.path().join("never");
+    let silent = simplecell::observer::Silent;
+    let err = study::run(&inputs, &params, &out, Start::Resume, "test", &silent).unwrap_err();
+    assert!(err.to_string().contains("study.json"), "{err}");
+    assert!(!out.exists(), "a refused resume wrote {}", out.display());
+    // Inputs are checked when they are made: a missing image folder is named.
+    let missing = tmp.path().join("no-images");
+    let err = StudyInputs::new(Some(missing), inputs.data.clone()).unwrap_err();
+    assert!(err.to_string().contains("no-images"), "{err}");
 }

@@ -1,5 +1,5 @@
-//! The 2-D Gabor function, analytic Gabor banks, and the nonlinear least-squares fit of a
-//! Gabor to a filter plane by Levenberg-Marquardt.
+//! The 2-D Gabor function and the nonlinear least-squares fit of a Gabor to a filter plane
+//! by Levenberg-Marquardt (analytic banks of them are [`super::gabor_bank`]).
 //!
 //! Model, in the centred y-up frame of [`super::spatial`], with x' along the wave vector:
 //!
@@ -128,8 +128,8 @@ pub struct FitStart {
     pub sigma_y: f64,
 }
 
-/// Fitting options, checked by [`FitOptions::check`].
-#[derive(Debug, Clone, Copy)]
+/// Fitting options; jobs check them as part of their parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FitOptions {
     /// Seeded random starts in addition to the three deterministic ones [default 2; 0..=64].
     pub random_starts: usize,
@@ -146,23 +146,20 @@ impl Default for FitOptions {
     }
 }
 
-impl FitOptions {
-    pub fn check(self) -> crate::Result<Self> {
-        if self.random_starts > 64 {
-            return Err(crate::Error::usage(
-                "--gabor-random-starts",
-                self.random_starts,
-                "must be in 0..=64",
-            ));
-        }
-        if !(1..=10_000).contains(&self.max_iterations) {
-            return Err(crate::Error::usage(
-                "--gabor-max-iterations",
-                self.max_iterations,
-                "must be in 1..=10000",
-            ));
-        }
-        Ok(self)
+impl crate::params::Params for FitOptions {
+    fn validate(&mut self) -> crate::Result<()> {
+        crate::params::ensure(
+            self.random_starts <= 64,
+            "random_starts",
+            self.random_starts,
+            "must be in 0..=64",
+        )?;
+        crate::params::ensure(
+            (1..=10_000).contains(&self.max_iterations),
+            "max_iterations",
+            self.max_iterations,
+            "must be in 1..=10000",
+        )
     }
 }
 

@@ -98,17 +98,17 @@ pub fn dropout_sgd(
     let (n, d) = x.shape();
     let p = params.rate;
     if !(0.0..1.0).contains(&p) {
-        return Err(Error::usage("rate", p, "must be in [0, 1)"));
+        return Err(Error::param("rate", p, "must be in [0, 1)"));
     }
     if params.steps < 2 || n == 0 || y.len() != n {
-        return Err(Error::usage(
+        return Err(Error::param(
             "steps",
             params.steps,
             "need >= 2 steps and one y per row",
         ));
     }
     if !(params.step_scale > 0.0 && params.step_scale < 2.0) || params.decay < 1.0 {
-        return Err(Error::usage(
+        return Err(Error::param(
             "step_scale",
             params.step_scale,
             "must be in (0, 2), decay >= 1",

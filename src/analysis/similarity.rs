@@ -12,12 +12,15 @@
 //! b must move to line up with a; `sign` is -1 when b lines up with a sign-flipped.
 
 use super::planes::{self, ColourMode};
-use crate::linalg::{View, ViewMut, sgemm};
+use crate::linalg::fft::Fft2d;
+use crate::linalg::normalise::remove_mean;
+use crate::linalg::resample::resample_bilinear;
+use crate::linalg::{Backend, View, ViewMut, gemm};
 use crate::viz::montage::Bank;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use rustfft::FftPlanner;
+use rustfft::FftDirection;
 use rustfft::num_complex::Complex;
 
 /// Filters ready for comparison: zero-mean, unit-norm, row-major (count, channels, k, k).
@@ -36,12 +39,7 @@ impl Normalised {
 
     /// A view for montages.
     pub fn bank(&self) -> Bank<'_> {
-        Bank {
-            data: &self.data,
-            count: self.count,
-            channels: self.channels,
-            size: self.size,
-        }
+        Bank::new(&self.data[..], self.count, self.channels, self.size)
     }
 
     /// Makes each filter of `data` (count x dim) zero-mean and unit-norm in place; an all-zero
@@ -49,9 +47,8 @@ impl Normalised {
     fn from_raw(count: usize, channels: usize, size: usize, mut data: Vec<f64>) -> Self {
         let dim = channels * size * size;
         for f in data.chunks_mut(dim) {
-            let mean = f.iter().sum::<f64>() / dim as f64;
-            f.iter_mut().for_each(|v| *v -= mean);
-            let norm = f.iter().map(|v| v * v).sum::<f64>().sqrt();
+            let norm = remove_mean(f);
+            // A filter with (almost) no energy left is zeroed rather than blown up.
             let scale = if norm > 1e-12 { 1.0 / norm } else { 0.0 };
             f.iter_mut().for_each(|v| *v *= scale);
         }
@@ -74,7 +71,7 @@ pub struct Common {
 }
 
 /// Brings two banks to a common size (the larger; the smaller bank is resampled by
-/// [`planes::resample_bilinear`]) and a common channel count (kept when equal, otherwise
+/// [`resample_bilinear`]) and a common channel count (kept when equal, otherwise
 /// both are projected to luminance), then normalises every filter.
 pub fn prepare_pair(a: &Bank, b: &Bank) -> (Normalised, Normalised, Common) {
     let size = a.size.max(b.size);
@@ -88,7 +85,7 @@ pub fn prepare_pair(a: &Bank, b: &Bank) -> (Normalised, Normalised, Common) {
         };
         let mut data = Vec::with_capacity(bank.count * channels * size * size);
         for p in planes::planes(bank, mode) {
-            data.extend(planes::resample_bilinear(&p.values, bank.size, size));
+            data.extend(resample_bilinear(&p.values, bank.size, size));
         }
         Normalised::from_raw(bank.count, channels, size, data)
     };
@@ -163,7 +160,16 @@ pub fn similarity_matrix(a: &Normalised, b: &Normalised, max_shift: usize) -> Si
             || (empty(), vec![0f32; cols * dim], vec![0f32; rows * cols]),
             |(mut best, mut shifted, mut product), &(dx, dy)| {
                 shift_bank(b, dx, dy, &mut shifted);
-                gemm_abt(&a.data, &shifted, rows, cols, dim, &mut product);
+                // The whole table for this shift: A (rows x dim) times shifted B^T.
+                gemm(
+                    Backend::MatrixMultiply,
+                    (rows, dim, cols),
+                    1.0,
+                    View::rows(&a.data, dim),
+                    View::transposed(&shifted, dim),
+                    0.0,
+                    ViewMut::rows(&mut product, cols),
+                );
                 for (k, &v) in product.iter().enumerate() {
                     // Rounding can carry a perfect match a few ulps past 1.
                     let magnitude = v.abs().min(1.0);
@@ -214,20 +220,6 @@ pub fn aligned(bank: &Normalised, index: usize, dx: i32, dy: i32, sign: i8) -> V
     out
 }
 
-/// product (rows x cols, row-major) = a (rows x dim) * b (cols x dim)^T.
-fn gemm_abt(a: &[f32], b: &[f32], rows: usize, cols: usize, dim: usize, product: &mut [f32]) {
-    assert!(a.len() >= rows * dim && b.len() >= cols * dim && product.len() >= rows * cols);
-    let (a, b) = (View::rows(a, dim), View::transposed(b, dim));
-    sgemm(
-        (rows, dim, cols),
-        1.0,
-        a,
-        b,
-        0.0,
-        ViewMut::rows(product, cols),
-    );
-}
-
 /// A surrogate of `bank` with each filter's amplitude spectrum (per channel) kept and its
 /// phases replaced by those of the FFT of Gaussian white noise, one noise field per filter
 /// shared by its channels. White noise's FFT has Hermitian-symmetric phases, so the surrogate
@@ -236,45 +228,28 @@ fn gemm_abt(a: &[f32], b: &[f32], rows: usize, cols: usize, dim: usize, product:
 pub fn phase_randomised(bank: &Normalised, rng: &mut ChaCha8Rng) -> Normalised {
     let k = bank.size;
     let n = k * k;
-    let mut planner = FftPlanner::<f64>::new();
-    let forward = planner.plan_fft_forward(k);
-    let inverse = planner.plan_fft_inverse(k);
+    let fft = Fft2d::<f64>::new(k, k);
     let normal = rand_distr::StandardNormal;
     let mut noise = vec![Complex::default(); n];
     let mut plane = vec![Complex::default(); n];
-    let mut column = vec![Complex::default(); k];
-    let fft2 = |buf: &mut [Complex<f64>], fft: &dyn rustfft::Fft<f64>, col: &mut [Complex<f64>]| {
-        for row in buf.chunks_mut(k) {
-            fft.process(row);
-        }
-        for c in 0..k {
-            for r in 0..k {
-                col[r] = buf[r * k + c];
-            }
-            fft.process(col);
-            for r in 0..k {
-                buf[r * k + c] = col[r];
-            }
-        }
-    };
     let mut out = Vec::with_capacity(bank.data.len());
     for f in bank.data.chunks(bank.dim()) {
         for z in noise.iter_mut() {
             *z = Complex::new(rng.sample::<f64, _>(normal), 0.0);
         }
-        fft2(&mut noise, forward.as_ref(), &mut column);
+        fft.transform(&mut noise, FftDirection::Forward);
         for ch in f.chunks(n) {
             for (p, &v) in plane.iter_mut().zip(ch) {
                 *p = Complex::new(v as f64, 0.0);
             }
-            fft2(&mut plane, forward.as_ref(), &mut column);
+            fft.transform(&mut plane, FftDirection::Forward);
             for (idx, (p, z)) in plane.iter_mut().zip(&noise).enumerate() {
                 let mag = z.norm();
                 if idx > 0 && mag > 0.0 {
                     *p = Complex::new(p.norm(), 0.0) * (z / mag);
                 }
             }
-            fft2(&mut plane, inverse.as_ref(), &mut column);
+            fft.transform(&mut plane, FftDirection::Inverse);
             out.extend(plane.iter().map(|z| z.re / n as f64));
         }
     }

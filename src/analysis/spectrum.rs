@@ -11,9 +11,9 @@
 //! Bandwidths are full widths at half the peak amplitude, read off the bilinearly
 //! interpolated spectrum along the radial line and the circle through the peak.
 
+use crate::linalg::fft::Fft2d;
+use rustfft::FftDirection;
 use rustfft::num_complex::Complex;
-use rustfft::{Fft, FftPlanner};
-use std::sync::Arc;
 
 /// Peak and bandwidths of a plane's amplitude spectrum.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,13 +40,10 @@ pub fn padded_size(size: usize) -> usize {
         .max(size.next_power_of_two())
 }
 
-/// Reusable buffers and plan for one FFT size; one per worker thread.
+/// Reusable buffers and plans for one FFT size; one per worker thread.
 pub struct SpectrumWorkspace {
-    n: usize,
-    fft: Arc<dyn Fft<f64>>,
+    fft: Fft2d<f64>,
     grid: Vec<Complex<f64>>,
-    column: Vec<Complex<f64>>,
-    scratch: Vec<Complex<f64>>,
     amplitude: Vec<f64>,
 }
 
@@ -54,28 +51,23 @@ impl SpectrumWorkspace {
     /// A workspace for planes of side `size`.
     pub fn new(size: usize) -> Self {
         let n = padded_size(size);
-        let fft = FftPlanner::new().plan_fft_forward(n);
-        let scratch = vec![Complex::default(); fft.get_inplace_scratch_len()];
         Self {
-            n,
-            fft,
+            fft: Fft2d::new(n, n),
             grid: vec![Complex::default(); n * n],
-            column: vec![Complex::default(); n],
-            scratch,
             amplitude: vec![0.0; n * n],
         }
     }
 
     /// FFT size per axis.
     pub fn n(&self) -> usize {
-        self.n
+        self.fft.width()
     }
 
     /// Computes the amplitude spectrum of a `size x size` plane zero-padded to `n x n`
     /// (the plane sits in the top-left corner; a shift changes only the phase). Returns the
     /// `n x n` amplitudes, row-major, index [v * n + u] for row frequency v, column frequency u.
     pub fn amplitude(&mut self, values: &[f64], size: usize) -> &[f64] {
-        let n = self.n;
+        let n = self.n();
         self.grid.fill(Complex::default());
         for r in 0..size {
             for c in 0..size {
@@ -83,26 +75,20 @@ impl SpectrumWorkspace {
             }
         }
         // Rows of the padded grid that are all zero stay zero after the row FFT.
-        for r in 0..size {
-            self.fft
-                .process_with_scratch(&mut self.grid[r * n..(r + 1) * n], &mut self.scratch);
-        }
-        for u in 0..n {
-            for r in 0..n {
-                self.column[r] = self.grid[r * n + u];
+        let (fft, amplitude) = (&self.fft, &mut self.amplitude);
+        fft.transform_rows(&mut self.grid, 0..size, FftDirection::Forward);
+        fft.for_each_column(&mut self.grid, |u, column, scratch| {
+            fft.transform_column(column, FftDirection::Forward, scratch);
+            for (v, z) in column.iter().enumerate() {
+                amplitude[v * n + u] = z.norm();
             }
-            self.fft
-                .process_with_scratch(&mut self.column, &mut self.scratch);
-            for v in 0..n {
-                self.amplitude[v * n + u] = self.column[v].norm();
-            }
-        }
+        });
         &self.amplitude
     }
 
     /// Peak frequency, orientation and bandwidths of a plane. None for an all-zero plane.
     pub fn peak(&mut self, values: &[f64], size: usize) -> Option<SpectralPeak> {
-        let n = self.n;
+        let n = self.n();
         self.amplitude(values, size);
         let amp = &self.amplitude;
         let (mut best, mut best_at) = (0.0, 0usize);
@@ -154,12 +140,12 @@ impl SpectrumWorkspace {
 
     /// Bilinear interpolation of the amplitude at frequency (fx, fy), y up, periodic.
     fn sample(&self, fx: f64, fy: f64) -> f64 {
-        let n = self.n as f64;
+        let n = self.n() as f64;
         let u = (fx * n).rem_euclid(n);
         let v = (-fy * n).rem_euclid(n);
         let (u0, v0) = (u.floor(), v.floor());
         let (wu, wv) = (u - u0, v - v0);
-        let nn = self.n;
+        let nn = self.n();
         let (u0, v0) = (u0 as usize % nn, v0 as usize % nn);
         let (u1, v1) = ((u0 + 1) % nn, (v0 + 1) % nn);
         let a = &self.amplitude;
@@ -170,7 +156,7 @@ impl SpectrumWorkspace {
 
     fn radial_bandwidth(&self, f0: f64, theta: f64, half: f64) -> f64 {
         let (c, s) = (theta.cos(), theta.sin());
-        let step = 0.25 / self.n as f64;
+        let step = 0.25 / self.n() as f64;
         let along = |f: f64| self.sample(f * c, f * s);
         let f_max = std::f64::consts::SQRT_2 * 0.5;
         let lo = crossing(f0, step, 0.0, half, &along);
@@ -182,7 +168,7 @@ impl SpectrumWorkspace {
     }
 
     fn angular_bandwidth(&self, f0: f64, theta: f64, half: f64) -> f64 {
-        let step = (0.25 / self.n as f64 / f0).min(0.25f64.to_radians());
+        let step = (0.25 / self.n() as f64 / f0).min(0.25f64.to_radians());
         let around = |t: f64| self.sample(f0 * t.cos(), f0 * t.sin());
         let limit = std::f64::consts::FRAC_PI_2;
         let minus = crossing(theta, step, theta - limit, half, &around);

@@ -1,11 +1,22 @@
-//! `simplecell extract`: images (or the built-in dead-leaves generator) -> patch dataset
-//! `patches/NAME.npy` + `NAME.json` (+ an optional per-image CSV).
+//! `simplecell extract`: arguments -> checked [`ExtractParams`] -> [`patches::extract`]:
+//! images (or the built-in dead-leaves generator) -> patch dataset `patches/NAME.npy` +
+//! `NAME.json` (+ an optional per-image CSV).
 
+use super::flags::{FlagNames, WithFlags};
 use super::progress::Reporter;
 use crate::error::{Error, Result};
-use crate::patches::{self, DEFAULT_ZCA_EPSILON, ExtractConfig, ImageSource, Whitening};
+use crate::params::Valid;
+use crate::patches::{self, DEFAULT_ZCA_EPSILON, ExtractParams, ImageSource, Whitening};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+
+/// Fields of [`ExtractParams`] whose flag is not their name.
+const FLAGS: FlagNames = &[
+    ("whitening.f0", "--f0"),
+    ("whitening.epsilon", "--zca-epsilon"),
+    ("source.images", "--builtin-images"),
+    ("source.size", "--builtin-size"),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum WhitenArg {
@@ -82,8 +93,8 @@ pub struct ExtractArgs {
 }
 
 impl ExtractArgs {
-    /// The checked configuration and the output path.
-    pub fn to_config(&self) -> Result<(ExtractConfig, PathBuf)> {
+    /// The checked parameters and the output path.
+    pub fn params(&self) -> Result<(Valid<ExtractParams>, PathBuf)> {
         let whitening = match self.whiten {
             WhitenArg::Of => Whitening::Of { f0: self.f0 },
             WhitenArg::Zca => Whitening::Zca {
@@ -98,7 +109,7 @@ impl ExtractArgs {
                 size: self.builtin_size,
             },
         };
-        let config = ExtractConfig {
+        let params = ExtractParams {
             source,
             patch_size: self.patch_size,
             count: self.count,
@@ -110,8 +121,9 @@ impl ExtractArgs {
             min_std: self.min_std,
             strict: self.strict,
             csv: self.csv.clone(),
-        };
-        config.check()?;
+        }
+        .check()
+        .flags(FLAGS)?;
         let out = match (&self.out, &self.name) {
             (Some(out), _) => out.clone(),
             (None, Some(name)) => {
@@ -141,13 +153,13 @@ impl ExtractArgs {
                 PathBuf::from("patches").join(format!("{name}.npy"))
             }
         };
-        Ok((config, out))
+        Ok((params, out))
     }
 }
 
 pub fn run(args: ExtractArgs, reporter: &Reporter) -> Result<()> {
-    let (config, out) = args.to_config()?;
-    let summary = patches::extract(&config, &out, args.force, reporter)?;
+    let (params, out) = args.params()?;
+    let summary = patches::extract(&params, &out, args.force, reporter).flags(FLAGS)?;
     reporter.info(&format!(
         "wrote {} ({} x {}) and {}{}; {} images used, {} skipped, {} draws rejected; \
          values mean {:.3} std {:.3} excess kurtosis {:.2}; {:.1} s",

@@ -2,20 +2,27 @@
 //! classifier (Coates, Lee and Ng, AISTATS 2011). Arguments become a checked
 //! [`FeaturesParams`], the data and any bank file are read and checked, and one library call
 //! ([`crate::features::run`]) does the work; nothing is written until it has finished.
-//! Library errors name parameter fields; [`flag_for`] maps them back to the flags here.
+//! Library errors name parameter fields; `FLAGS` maps the ones not spelled as their flag.
 
+use super::flags::{FlagNames, WithFlags};
 use super::progress::Reporter;
 use crate::cnn::data::{DataOptions, DataSource, load};
 use crate::error::{Error, Result};
 use crate::features::bank::load_bank;
-use crate::features::output::{check_outputs, write};
+use crate::features::output::{FeaturesInputs, check_outputs, write};
 use crate::features::{
-    BankSpace, ClassifierKind, DictionaryKind, EncoderKind, FeaturesParams, run,
+    BankSpace, ClassifierKind, DictionaryKind, EncoderKind, FeaturesParams, Solver, run,
 };
-use crate::io::sidecar;
+use crate::io::sidecar::InputFile;
 use clap::Args;
-use serde_json::json;
 use std::path::PathBuf;
+
+/// Fields of [`FeaturesParams`] (and the pipeline's inputs) whose flag is not their name.
+const FLAGS: FlagNames = &[
+    ("sparse_coding_lambda", "--sc-lambda"),
+    ("sparse_coding_epochs", "--sc-epochs"),
+    ("bank", "--dictionary"),
+];
 
 #[derive(Debug, Args)]
 #[command(
@@ -53,8 +60,8 @@ pub struct FeaturesArgs {
     /// per window), triangle (max(0, mean_j ||x - c_j|| - ||x - c_k||), K features), lasso
     /// (exact lasso codes split by sign, 2K features; by far the slowest)
     /// [default: soft-threshold].
-    #[arg(hide_default_value = true, long, default_value = "soft-threshold")]
-    pub encoder: String,
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = EncoderKind::SoftThreshold)]
+    pub encoder: EncoderKind,
     /// Soft-threshold alpha in whitened units, for unit-norm atoms [default: 0.25, as in
     /// Coates and Ng, ICML 2011; range >= 0].
     #[arg(hide_default_value = true, long, default_value_t = 0.25)]
@@ -90,12 +97,16 @@ pub struct FeaturesArgs {
     pub sc_epochs: f64,
     /// Space a FILE.npy bank's atoms live in: whitened (as the learned dictionaries) or
     /// normalized (pixel-space filters: a CNN's conv1, a Gabor bank) [default: whitened].
-    #[arg(hide_default_value = true, long, default_value = "whitened")]
-    pub bank_space: String,
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = BankSpace::Whitened)]
+    pub bank_space: BankSpace,
     /// Classifier: svm (one-vs-all L2-SVM, squared hinge, as in the paper) or logistic
     /// (multinomial) [default: svm].
-    #[arg(hide_default_value = true, long, default_value = "svm")]
-    pub classifier: String,
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = ClassifierKind::Svm)]
+    pub classifier: ClassifierKind,
+    /// Solver of the classifier: newton-cg (conjugate gradients on the generalised Hessian,
+    /// then a backtracking line search) or lbfgs [default: newton-cg].
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = Solver::NewtonCg)]
+    pub solver: Solver,
     /// Candidate L2 weights lambda of lambda/2 ||W||^2 + mean loss, chosen on held-out
     /// training images; the paper's C = 100 is 1e-2 [default: 1e-3,3e-3,1e-2,3e-2,1e-1;
     /// each > 0].
@@ -110,10 +121,10 @@ pub struct FeaturesArgs {
     /// smaller than 5x this) [default: 10000; range >= 1].
     #[arg(hide_default_value = true, long, default_value_t = 10_000)]
     pub validation: usize,
-    /// L-BFGS stops when ||grad|| <= tol x lambda ||W|| [default: 1e-2; range (0, 1)].
+    /// The solver stops when ||grad|| <= tol x lambda ||W|| [default: 1e-2; range (0, 1)].
     #[arg(hide_default_value = true, long, default_value_t = 1e-2)]
     pub tol: f64,
-    /// L-BFGS iteration cap (reaching it is reported) [default: 1000; range 1..=100000].
+    /// Cap on L-BFGS iterations or Newton steps (reaching it is reported) [default: 1000; range 1..=100000].
     #[arg(hide_default_value = true, long, default_value_t = 1000)]
     pub max_iter: usize,
     /// Labelled training-set sizes of the learning curve, capped at the training set;
@@ -145,43 +156,6 @@ pub struct FeaturesArgs {
     /// Overwrite existing outputs [default: off].
     #[arg(long)]
     pub force: bool,
-}
-
-/// The flag that sets a [`FeaturesParams`] field (or a pipeline input).
-pub fn flag_for(field: &str) -> String {
-    match field {
-        "sparse_coding_lambda" => "--sc-lambda".into(),
-        "sparse_coding_epochs" => "--sc-epochs".into(),
-        "bank" => "--dictionary".into(),
-        other => format!("--{}", other.replace('_', "-")),
-    }
-}
-
-/// Rewrites a library error that names a field so it names the flag.
-fn with_flag(err: Error) -> Error {
-    match err {
-        Error::Usage {
-            option,
-            value,
-            reason,
-        } if !option.starts_with("--") => Error::Usage {
-            option: flag_for(&option),
-            value,
-            reason,
-        },
-        other => other,
-    }
-}
-
-fn parse_choice<T: Copy>(flag: &str, value: &str, choices: &[(&str, T)]) -> Result<T> {
-    choices
-        .iter()
-        .find(|(name, _)| *name == value)
-        .map(|c| c.1)
-        .ok_or_else(|| {
-            let names: Vec<&str> = choices.iter().map(|c| c.0).collect();
-            Error::usage(flag, value, format!("must be one of {}", names.join(", ")))
-        })
 }
 
 /// The checked parameters and the bank file, if any.
@@ -226,15 +200,7 @@ fn params_from(args: &FeaturesArgs) -> Result<(FeaturesParams, Option<PathBuf>)>
         atoms: args.atoms,
         patch_size: args.patch_size,
         stride: args.stride,
-        encoder: parse_choice(
-            "--encoder",
-            &args.encoder,
-            &[
-                ("soft-threshold", EncoderKind::SoftThreshold),
-                ("triangle", EncoderKind::Triangle),
-                ("lasso", EncoderKind::Lasso),
-            ],
-        )?,
+        encoder: args.encoder,
         alpha: args.alpha,
         lasso_lambda: args.lasso_lambda,
         lasso_tol: args.lasso_tol,
@@ -244,22 +210,9 @@ fn params_from(args: &FeaturesArgs) -> Result<(FeaturesParams, Option<PathBuf>)>
         kmeans_iterations: args.kmeans_iterations,
         sparse_coding_lambda: args.sc_lambda,
         sparse_coding_epochs: args.sc_epochs,
-        bank_space: parse_choice(
-            "--bank-space",
-            &args.bank_space,
-            &[
-                ("whitened", BankSpace::Whitened),
-                ("normalized", BankSpace::Normalized),
-            ],
-        )?,
-        classifier: parse_choice(
-            "--classifier",
-            &args.classifier,
-            &[
-                ("svm", ClassifierKind::Svm),
-                ("logistic", ClassifierKind::Logistic),
-            ],
-        )?,
+        bank_space: args.bank_space,
+        classifier: args.classifier,
+        solver: args.solver,
         lambdas: args.lambdas.clone(),
         validation: args.validation,
         tol: args.tol,
@@ -273,7 +226,7 @@ fn params_from(args: &FeaturesArgs) -> Result<(FeaturesParams, Option<PathBuf>)>
 
 pub fn run_features(args: FeaturesArgs, reporter: &Reporter) -> Result<()> {
     let (params, bank_file) = params_from(&args)?;
-    let params = params.check().map_err(with_flag)?;
+    let params = params.check().flags(FLAGS)?;
     for (flag, limit) in [
         ("--train-limit", args.train_limit),
         ("--test-limit", args.test_limit),
@@ -295,7 +248,7 @@ pub fn run_features(args: FeaturesArgs, reporter: &Reporter) -> Result<()> {
     )?;
     params
         .check_images(data.train.height, data.train.width)
-        .map_err(with_flag)?;
+        .flags(FLAGS)?;
     let given = match &bank_file {
         Some(path) => Some(load_bank(path, data.train.channels, params.patch_size)?),
         None => None,
@@ -308,26 +261,21 @@ pub fn run_features(args: FeaturesArgs, reporter: &Reporter) -> Result<()> {
         params.dictionary.name(),
         params.encoder.name()
     ));
-    let result =
-        run(&params, &data.train, &data.test, given.as_ref(), reporter).map_err(with_flag)?;
-    let mut files = Vec::new();
-    for f in &data.files {
-        files.push(json!({"path": f, "sha256": sidecar::sha256_file(f)?}));
-    }
-    let bank = match &bank_file {
-        Some(p) => json!({"path": p, "sha256": sidecar::sha256_file(p)?}),
-        None => serde_json::Value::Null,
+    let result = run(&params, &data.train, &data.test, given.as_ref(), reporter).flags(FLAGS)?;
+    let inputs = FeaturesInputs {
+        data: source.to_string(),
+        files: data
+            .files
+            .iter()
+            .map(|f| InputFile::hash(f))
+            .collect::<Result<_>>()?,
+        train_limit: args.train_limit,
+        test_limit: args.test_limit,
+        grayscale: args.grayscale,
+        test_held_out_of_training_files: data.held_out,
+        bank_file: bank_file.as_deref().map(InputFile::hash).transpose()?,
     };
-    let inputs = json!({
-        "data": source.to_string(),
-        "files": files,
-        "train_limit": args.train_limit,
-        "test_limit": args.test_limit,
-        "grayscale": args.grayscale,
-        "test_held_out_of_training_files": data.held_out,
-        "bank_file": bank,
-    });
-    write(&result, &args.out, args.force, inputs)?;
+    write(&result, &args.out, args.force, &inputs)?;
     let stages: Vec<String> = result
         .timings
         .iter()

@@ -1,17 +1,16 @@
-//! `simplecell gabor`: writes an analytic Gabor filter bank as `.npy`, for `cnn train
+//! `simplecell gabor`: arguments -> checked [`GaborBankParams`] -> [`write_gabor_bank`]:
+//! an analytic Gabor bank as `.npy` (filters, 1, k, k) with its sidecar, for `cnn train
 //! --conv1-init` and as a reference bank for `compare`.
-//!
-//! The bank is (filters, 1, k, k) float32, ordered frequency-major, then orientation, then
-//! phase; every filter is made zero-mean and scaled to unit L2 norm after sampling, so banks
-//! of different sizes start a network on the same footing.
 
+use super::flags::{FlagNames, WithFlags};
 use super::progress::Reporter;
-use crate::analysis::gabor::GaborParams;
-use crate::error::{Error, Result};
-use crate::io::{atomic, npy, sidecar};
+use crate::analysis::gabor_bank::{GaborBankParams, write_gabor_bank};
+use crate::error::Result;
 use clap::Args;
-use serde_json::json;
 use std::path::PathBuf;
+
+/// Fields of [`GaborBankParams`] whose flag is not their name.
+const FLAGS: FlagNames = &[("frequencies/phases", "--frequencies/--phases")];
 
 #[derive(Debug, Args)]
 pub struct GaborArgs {
@@ -56,176 +55,25 @@ pub struct GaborArgs {
     pub force: bool,
 }
 
-/// The checked bank description: one Gabor per filter.
-#[derive(Debug, Clone)]
-pub struct GaborBankConfig {
-    pub size: usize,
-    pub filters: Vec<GaborParams>,
-}
-
-impl GaborArgs {
-    /// Validates the arguments into one parameter set per filter.
-    pub fn check(&self) -> Result<GaborBankConfig> {
-        if !(3..=128).contains(&self.size) {
-            return Err(Error::usage("--size", self.size, "must be in 3..=128"));
-        }
-        if !(1..=180).contains(&self.orientations) {
-            return Err(Error::usage(
-                "--orientations",
-                self.orientations,
-                "must be in 1..=180",
-            ));
-        }
-        if self.frequencies.is_empty() || self.frequencies.len() > 64 {
-            return Err(Error::usage(
-                "--frequencies",
-                format!("{:?}", self.frequencies),
-                "give 1 to 64 frequencies",
-            ));
-        }
-        for &f in &self.frequencies {
-            if !(f > 0.0 && f <= 0.5) {
-                return Err(Error::usage("--frequencies", f, "each must be in (0, 0.5]"));
-            }
-        }
-        if self.phases.is_empty() || self.phases.len() > 64 {
-            return Err(Error::usage(
-                "--phases",
-                format!("{:?}", self.phases),
-                "give 1 to 64 phases",
-            ));
-        }
-        for &p in &self.phases {
-            if !(0.0..360.0).contains(&p) {
-                return Err(Error::usage("--phases", p, "each must be in [0, 360)"));
-            }
-        }
-        if !(0.1..=10.0).contains(&self.aspect) {
-            return Err(Error::usage("--aspect", self.aspect, "must be in 0.1..=10"));
-        }
-        let sigmas: Vec<f64> = match &self.sigma {
-            None => self
-                .frequencies
-                .iter()
-                .map(|f| (0.5 / f).min(self.size as f64 / 4.0))
-                .collect(),
-            Some(s) if s.len() == 1 => vec![s[0]; self.frequencies.len()],
-            Some(s) if s.len() == self.frequencies.len() => s.clone(),
-            Some(s) => {
-                return Err(Error::usage(
-                    "--sigma",
-                    format!("{s:?}"),
-                    "give one value, or one per frequency",
-                ));
-            }
-        };
-        for &s in &sigmas {
-            if !(s > 0.0 && s <= 4.0 * self.size as f64) {
-                return Err(Error::usage("--sigma", s, "each must be in (0, 4*size]"));
-            }
-        }
-        let mut filters = Vec::new();
-        for (&f, &s) in self.frequencies.iter().zip(&sigmas) {
-            for o in 0..self.orientations {
-                for &p in &self.phases {
-                    filters.push(GaborParams {
-                        x0: 0.0,
-                        y0: 0.0,
-                        theta: (o as f64 * 180.0 / self.orientations as f64).to_radians(),
-                        frequency: f,
-                        phase: p.to_radians(),
-                        sigma_x: s,
-                        sigma_y: s * self.aspect,
-                        amplitude: 1.0,
-                    });
-                }
-            }
-        }
-        Ok(GaborBankConfig {
-            size: self.size,
-            filters,
-        })
-    }
-}
-
-/// Samples every filter, removes its mean and scales it to unit L2 norm. Fails if a filter
-/// vanishes (a carrier the grid cannot represent, or a cosine Gabor that is all mean).
-pub fn render_bank(config: &GaborBankConfig) -> Result<Vec<f32>> {
-    let mut out = Vec::with_capacity(config.filters.len() * config.size * config.size);
-    for (i, g) in config.filters.iter().enumerate() {
-        let mut v = g.render(config.size);
-        let mean = v.iter().sum::<f64>() / v.len() as f64;
-        v.iter_mut().for_each(|x| *x -= mean);
-        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if norm < 1e-6 {
-            return Err(Error::usage(
-                "--frequencies/--phases",
-                format!(
-                    "filter {i} (f = {}, phase = {} deg)",
-                    g.frequency,
-                    g.phase.to_degrees()
-                ),
-                "this Gabor is zero on the grid after removing its mean; change the phase or frequency",
-            ));
-        }
-        out.extend(v.iter().map(|x| (x / norm) as f32));
-    }
-    Ok(out)
-}
-
 pub fn run(args: GaborArgs, reporter: &Reporter) -> Result<()> {
-    let config = args.check()?;
-    let side = sidecar::path_for(&args.out);
-    atomic::check_output(&args.out, args.force)?;
-    atomic::check_output(&side, args.force)?;
-    let started = std::time::Instant::now();
-    let data = render_bank(&config)?;
-    let shape = [config.filters.len(), 1, config.size, config.size];
-    npy::write(&args.out, &shape, &data, args.force)?;
-    let mut meta = sidecar::base("gabor");
-    meta.insert("shape".into(), json!(shape));
-    meta.insert(
-        "parameters".into(),
-        json!({
-            "size": args.size,
-            "orientations": args.orientations,
-            "frequencies_cycles_per_pixel": args.frequencies,
-            "phases_deg": args.phases,
-            "sigma_px": args.sigma,
-            "aspect": args.aspect,
-        }),
-    );
-    meta.insert(
-        "normalisation".into(),
-        json!("each filter zero-mean, unit L2 norm"),
-    );
-    meta.insert(
-        "filters".into(),
-        json!(
-            config
-                .filters
-                .iter()
-                .map(|g| json!({
-                    "orientation_deg": g.theta.to_degrees(),
-                    "frequency_cycles_per_pixel": g.frequency,
-                    "phase_deg": g.phase.to_degrees(),
-                    "sigma_x_px": g.sigma_x,
-                    "sigma_y_px": g.sigma_y,
-                }))
-                .collect::<Vec<_>>()
-        ),
-    );
-    meta.insert(
-        "timings_seconds".into(),
-        json!({ "total": started.elapsed().as_secs_f64() }),
-    );
-    sidecar::write(&side, &serde_json::Value::Object(meta), args.force)?;
+    let params = GaborBankParams {
+        size: args.size,
+        orientations: args.orientations,
+        frequencies: args.frequencies.clone(),
+        phases: args.phases.clone(),
+        sigma: args.sigma.clone(),
+        aspect: args.aspect,
+        count: None,
+    }
+    .check()
+    .flags(FLAGS)?;
+    let bank = write_gabor_bank(&params, &args.out, args.force).flags(FLAGS)?;
     reporter.info(&format!(
         "wrote {} ({} Gabor filters of {}x{})",
         args.out.display(),
-        config.filters.len(),
-        config.size,
-        config.size
+        bank.count,
+        bank.size,
+        bank.size
     ));
     Ok(())
 }

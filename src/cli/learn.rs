@@ -1,25 +1,29 @@
-//! `simplecell learn` and `simplecell demo`: dictionary learning runs.
-//!
-//! `learn` validates its options into a [`LearnConfig`], checks every output before any work,
-//! then drives the [`Learner`] step by step: a history row every `--validate-every` steps, a
-//! fresh montage and history every `--montage-every`, an atomic checkpoint every
-//! `--checkpoint-every`, and on Ctrl-C (or SIGTERM) a last checkpoint and exit code 130 with
-//! the command that resumes the run.
+//! `simplecell learn` and `simplecell demo`: arguments -> checked [`LearnParams`] -> one
+//! [`FolderRun`] -> a summary line. On Ctrl-C (or SIGTERM) the run writes a last checkpoint
+//! and the command exits 130 naming the command that resumes it.
 
+use super::flags::{FlagNames, WithFlags};
 use super::progress::Reporter;
-use crate::dictionary::checkpoint;
-use crate::dictionary::data::PatchSource;
+use crate::coding::Coder;
 use crate::dictionary::init::Init;
 use crate::dictionary::olshausen::OfParams;
-use crate::dictionary::{LearnConfig, Learner, StopRule, UpdateKind};
+use crate::dictionary::{
+    FolderRun, LearnParams, RunEnd, RunFolder, RunIntervals, StopRule, UpdateKind,
+};
 use crate::error::{Error, Result};
-use crate::io::{atomic, npy, sidecar, table};
-use crate::observer::Progress;
-use crate::viz::montage;
 use clap::Args;
-use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Fields of [`LearnParams`] whose flag is not their name.
+pub const FLAGS: FlagNames = &[
+    ("train_tol", "--tol"),
+    ("train_max_iter", "--max-iter"),
+    ("stop.epochs", "--epochs"),
+    ("stop.steps", "--steps"),
+    ("stop.seconds", "--time"),
+    ("of.eta_halflife", "--of-halflife"),
+];
 
 #[derive(Debug, Args)]
 pub struct LearnArgs {
@@ -174,35 +178,6 @@ pub fn parse_duration(option: &str, text: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(value * scale))
 }
 
-/// The files a run writes into its folder.
-pub struct Outputs {
-    pub dir: PathBuf,
-}
-
-impl Outputs {
-    pub fn dictionary(&self) -> PathBuf {
-        self.dir.join("dictionary.npy")
-    }
-    pub fn png(&self) -> PathBuf {
-        self.dir.join("dictionary.png")
-    }
-    pub fn history(&self) -> PathBuf {
-        self.dir.join("history.csv")
-    }
-    pub fn checkpoint(&self) -> PathBuf {
-        self.dir.join("checkpoint.bin")
-    }
-    fn all(&self) -> [PathBuf; 5] {
-        [
-            self.dictionary(),
-            sidecar::path_for(&self.dictionary()),
-            self.png(),
-            self.history(),
-            self.checkpoint(),
-        ]
-    }
-}
-
 impl LearnArgs {
     /// Arguments of a fresh run with every optional setting at its default, for commands
     /// (demo, study) that learn a dictionary as one of their stages.
@@ -237,312 +212,122 @@ impl LearnArgs {
     }
 }
 
-/// A run ready to go: the learner and where its data and outputs are.
-pub struct Run {
-    pub learner: Learner,
-    pub outputs: Outputs,
-    pub patches_path: String,
-    pub patches_sha256: String,
-    pub resumed: bool,
-}
+impl LearnArgs {
+    /// The checked parameters of a fresh run.
+    pub fn params(&self) -> Result<crate::params::Valid<LearnParams>> {
+        let atoms = self
+            .atoms
+            .ok_or_else(|| Error::usage("--atoms", "missing", "required unless --resume"))?;
+        let lambda = self
+            .lambda
+            .ok_or_else(|| Error::usage("--lambda", "missing", "required unless --resume"))?;
+        let d = LearnParams::default();
+        let params = LearnParams {
+            atoms,
+            lambda,
+            update: match self.update.as_deref().unwrap_or("online") {
+                "online" => UpdateKind::Online,
+                "of" => UpdateKind::Of,
+                "mod" => UpdateKind::Mod,
+                other => return Err(Error::usage("--update", other, "must be online, of or mod")),
+            },
+            coder: match &self.coder {
+                Some(name) => Coder::from_name(name).flags(FLAGS)?,
+                None => d.coder,
+            },
+            batch: self.batch.unwrap_or(d.batch),
+            stop: self.stop_rule()?.unwrap_or(d.stop),
+            seed: self.seed.unwrap_or(d.seed),
+            shuffle: !self.no_shuffle,
+            init: match self.init.as_deref().unwrap_or("data") {
+                "data" => Init::Data,
+                "noise" => Init::Noise,
+                path => Init::File(PathBuf::from(path)),
+            },
+            validation: self.validation,
+            validate_every: self.validate_every.unwrap_or(d.validate_every),
+            dead_after: self.dead_after.unwrap_or(d.dead_after),
+            train_tol: self.tol.unwrap_or(d.train_tol),
+            train_max_iter: self.max_iter.unwrap_or(d.train_max_iter),
+            exact_tol: self.exact_tol.unwrap_or(d.exact_tol),
+            exact_max_iter: d.exact_max_iter,
+            of: OfParams {
+                eta: self.of_eta.unwrap_or(d.of.eta),
+                eta_halflife: self.of_halflife.unwrap_or(d.of.eta_halflife),
+                ..d.of
+            },
+        };
+        params.check().flags(FLAGS)
+    }
 
-fn build_config(a: &LearnArgs) -> Result<LearnConfig> {
-    let atoms = a
-        .atoms
-        .ok_or_else(|| Error::usage("--atoms", "missing", "required unless --resume"))?;
-    let lambda = a
-        .lambda
-        .ok_or_else(|| Error::usage("--lambda", "missing", "required unless --resume"))?;
-    let mut c = LearnConfig::new(atoms, lambda);
-    c.update = match a.update.as_deref().unwrap_or("online") {
-        "online" => UpdateKind::Online,
-        "of" => UpdateKind::Of,
-        "mod" => UpdateKind::Mod,
-        other => return Err(Error::usage("--update", other, "must be online, of or mod")),
-    };
-    if let Some(coder) = &a.coder {
-        c.coder = coder.clone();
+    /// The stop rule the options set, if any.
+    fn stop_rule(&self) -> Result<Option<StopRule>> {
+        Ok(if let Some(e) = self.epochs {
+            Some(StopRule::Epochs(e))
+        } else if let Some(s) = self.steps {
+            Some(StopRule::Steps(s))
+        } else if let Some(t) = &self.time {
+            Some(StopRule::Seconds(
+                parse_duration("--time", t)?.as_secs_f64(),
+            ))
+        } else {
+            None
+        })
     }
-    if let Some(b) = a.batch {
-        c.batch = b;
-    }
-    if let Some(s) = a.seed {
-        c.seed = s;
-    }
-    c.shuffle = !a.no_shuffle;
-    c.init = match a.init.as_deref().unwrap_or("data") {
-        "data" => Init::Data,
-        "noise" => Init::Noise,
-        path => Init::File(PathBuf::from(path)),
-    };
-    if let Some(v) = a.validate_every {
-        c.validate_every = v;
-    }
-    if let Some(v) = a.dead_after {
-        c.dead_after = v;
-    }
-    if let Some(v) = a.tol {
-        c.train_tol = v;
-    }
-    if let Some(v) = a.max_iter {
-        c.train_max_iter = v;
-    }
-    if let Some(v) = a.exact_tol {
-        c.exact_tol = v;
-    }
-    c.of = OfParams {
-        eta: a.of_eta.unwrap_or(OfParams::default().eta),
-        eta_halflife: a.of_halflife.unwrap_or(OfParams::default().eta_halflife),
-        ..OfParams::default()
-    };
-    Ok(c)
-}
 
-fn stop_rule(a: &LearnArgs) -> Result<Option<StopRule>> {
-    Ok(if let Some(e) = a.epochs {
-        Some(StopRule::Epochs(e))
-    } else if let Some(s) = a.steps {
-        Some(StopRule::Steps(s))
-    } else if let Some(t) = &a.time {
-        Some(StopRule::Seconds(
-            parse_duration("--time", t)?.as_secs_f64(),
-        ))
-    } else {
-        None
-    })
-}
+    /// The checkpoint and montage intervals.
+    fn intervals(&self) -> Result<RunIntervals> {
+        Ok(RunIntervals {
+            checkpoint_every: parse_duration("--checkpoint-every", &self.checkpoint_every)?,
+            montage_every: parse_duration("--montage-every", &self.montage_every)?,
+        })
+    }
 
-/// Validates the arguments, checks the outputs and builds (or restores) the learner.
-pub fn prepare(a: &LearnArgs) -> Result<Run> {
-    let stop = stop_rule(a)?;
-    if let Some(dir) = &a.resume {
-        let outputs = Outputs { dir: dir.clone() };
-        let (meta, values) = checkpoint::read(&outputs.checkpoint())?;
-        let path = a
+    /// The run these arguments describe: a fresh one, or the one in `--resume`.
+    pub fn prepare(&self) -> Result<FolderRun> {
+        if let Some(dir) = &self.resume {
+            return FolderRun::resume(
+                RunFolder::new(dir),
+                self.patches.as_deref(),
+                self.stop_rule()?,
+            )
+            .flags(FLAGS);
+        }
+        let params = self.params()?;
+        let patches = self
             .patches
             .clone()
-            .unwrap_or_else(|| PathBuf::from(&meta.patches_path));
-        let source = PatchSource::open(&path)?;
-        let sha = sidecar::sha256_file(&path)?;
-        if sha != meta.patches_sha256 {
-            return Err(Error::bad_input(
-                &path,
-                "sha256",
-                &sha,
-                format!(
-                    "the run was started on a different file (sha256 {})",
-                    meta.patches_sha256
-                ),
-            ));
-        }
-        let mut learner = checkpoint::restore(&meta, &values, source)?;
-        if let Some(stop) = stop {
-            learner.set_stop(stop)?;
-        }
-        return Ok(Run {
-            learner,
-            outputs,
-            patches_path: path.to_string_lossy().into_owned(),
-            patches_sha256: sha,
-            resumed: true,
-        });
+            .ok_or_else(|| Error::usage("--patches", "missing", "required unless --resume"))?;
+        let out = self
+            .out
+            .clone()
+            .ok_or_else(|| Error::usage("--out", "missing", "required unless --resume"))?;
+        FolderRun::start(&params, &patches, RunFolder::new(out), self.force).flags(FLAGS)
     }
-    let mut config = build_config(a)?;
-    if let Some(stop) = stop {
-        config.stop = stop;
-    }
-    let patches = a
-        .patches
-        .clone()
-        .ok_or_else(|| Error::usage("--patches", "missing", "required unless --resume"))?;
-    let out = a
-        .out
-        .clone()
-        .ok_or_else(|| Error::usage("--out", "missing", "required unless --resume"))?;
-    let outputs = Outputs { dir: out };
-    for path in outputs.all() {
-        atomic::check_output(&path, a.force)?;
-    }
-    let source = PatchSource::open(&patches)?;
-    config.validation = a
-        .validation
-        .unwrap_or_else(|| (source.len() / 10).min(1000));
-    let config = config.check(source.len())?;
-    let sha = sidecar::sha256_file(&patches)?;
-    atomic::ensure_dir(&outputs.dir)?;
-    let learner = Learner::new(config, source)?;
-    Ok(Run {
-        learner,
-        outputs,
-        patches_path: patches.to_string_lossy().into_owned(),
-        patches_sha256: sha,
-        resumed: false,
-    })
-}
-
-fn write_history(learner: &Learner, path: &Path) -> Result<()> {
-    let mut t = table::Table::new(&[
-        "step",
-        "seconds",
-        "patches_seen",
-        "train_objective",
-        "validation_objective",
-        "nonzero_fraction",
-        "atoms_reseeded",
-        "relative_dictionary_change",
-    ]);
-    for r in learner.history() {
-        t.push(vec![
-            r.step.to_string(),
-            format!("{:.3}", r.seconds),
-            r.patches_seen.to_string(),
-            table::cell(r.train_objective),
-            r.validation_objective.map(table::cell).unwrap_or_default(),
-            table::cell(r.nonzero_fraction),
-            r.atoms_reseeded.to_string(),
-            table::cell(r.relative_dictionary_change),
-        ]);
-    }
-    t.write(path, true)
-}
-
-fn write_montage(learner: &Learner, path: &Path) -> Result<()> {
-    let d = learner.unit_dictionary();
-    let usage = learner.usage();
-    let mut order: Vec<usize> = (0..usage.len()).collect();
-    order.sort_by(|&a, &b| usage[b].cmp(&usage[a]).then(a.cmp(&b)));
-    let shape = [d.ncols(), d.nrows()];
-    let bank = montage::Bank::from_shape(d.as_slice(), &shape, path)?;
-    let img = montage::render(
-        &bank,
-        &montage::MontageOptions {
-            order: Some(order),
-            ..Default::default()
-        },
-    );
-    montage::write_png(&img, path, true)
-}
-
-fn write_final(run: &Run) -> Result<()> {
-    let learner = &run.learner;
-    let d = learner.unit_dictionary();
-    npy::write(
-        &run.outputs.dictionary(),
-        &[d.ncols(), d.nrows()],
-        d.as_slice(),
-        true,
-    )?;
-    let t = &learner.state().tally;
-    let last = learner.history().last();
-    let mut meta = sidecar::base("learn");
-    meta.insert(
-        "inputs".into(),
-        json!({ "patches": { "path": run.patches_path, "sha256": run.patches_sha256,
-                             "shape": [learner.source().len(), learner.source().pixels()] } }),
-    );
-    meta.insert(
-        "parameters".into(),
-        serde_json::to_value(learner.config()).unwrap_or_default(),
-    );
-    meta.insert("seed".into(), json!(learner.config().seed));
-    meta.insert("threads".into(), json!(rayon::current_num_threads()));
-    meta.insert(
-        "timings".into(),
-        json!({ "learning_seconds": t.seconds, "coding_seconds": t.coding_seconds,
-                "update_seconds": t.update_seconds, "validation_seconds": t.validation_seconds }),
-    );
-    meta.insert(
-        "final".into(),
-        json!({ "steps": learner.step_count(), "patches_seen": learner.patches_seen(),
-                "train_objective": last.map(|r| r.train_objective),
-                "validation_objective": last.and_then(|r| r.validation_objective),
-                "nonzero_fraction": last.map(|r| r.nonzero_fraction),
-                "atoms_reseeded_total": t.reseeded_total,
-                "atom_usage_heldout": learner.usage() }),
-    );
-    meta.insert("update_rule_state".into(), learner.rule().summary());
-    meta.insert("resumed".into(), json!(run.resumed));
-    sidecar::write(
-        &sidecar::path_for(&run.outputs.dictionary()),
-        &serde_json::Value::Object(meta),
-        true,
-    )?;
-    write_montage(learner, &run.outputs.png())?;
-    write_history(learner, &run.outputs.history())
-}
-
-fn save_checkpoint(run: &Run) -> Result<()> {
-    checkpoint::save(
-        &run.learner,
-        &run.outputs.checkpoint(),
-        &run.patches_path,
-        &run.patches_sha256,
-    )?;
-    write_history(&run.learner, &run.outputs.history())
-}
-
-/// Drives a prepared run to its end, with checkpoints, montages and interrupt handling.
-pub fn drive(
-    run: &mut Run,
-    checkpoint_every: Duration,
-    montage_every: Duration,
-    progress: &dyn Progress,
-) -> Result<()> {
-    crate::interrupt::install();
-    let resume_hint = format!("simplecell learn --resume {}", run.outputs.dir.display());
-    if run.learner.history().is_empty() {
-        run.learner.record_row()?;
-        save_checkpoint(run)?;
-        write_montage(&run.learner, &run.outputs.png())?;
-    }
-    let mut last_checkpoint = Instant::now();
-    let mut last_montage = Instant::now();
-    let total = run.learner.total_steps();
-    progress.start("learn", total);
-    while !run.learner.finished() {
-        if crate::interrupt::requested() {
-            save_checkpoint(run)?;
-            write_montage(&run.learner, &run.outputs.png())?;
-            progress.finish("interrupted; checkpoint written");
-            return Err(Error::Interrupted {
-                resume: resume_hint,
-            });
-        }
-        run.learner.step()?;
-        if run.learner.row_due() {
-            run.learner.record_row()?;
-        }
-        if last_checkpoint.elapsed() >= checkpoint_every {
-            save_checkpoint(run)?;
-            last_checkpoint = Instant::now();
-        }
-        if last_montage.elapsed() >= montage_every {
-            write_montage(&run.learner, &run.outputs.png())?;
-            last_montage = Instant::now();
-        }
-        progress.advance(run.learner.step_count(), &run.learner.status());
-    }
-    save_checkpoint(run)?;
-    write_final(run)?;
-    progress.finish(&run.learner.status());
-    Ok(())
 }
 
 pub fn run(args: LearnArgs, reporter: &Reporter) -> Result<()> {
-    let checkpoint_every = parse_duration("--checkpoint-every", &args.checkpoint_every)?;
-    let montage_every = parse_duration("--montage-every", &args.montage_every)?;
-    let mut prepared = prepare(&args)?;
+    let every = args.intervals()?;
+    let mut prepared = args.prepare()?;
+    let learner = &prepared.learner;
     reporter.info(&format!(
         "learning {} atoms on {} training patches ({} held out) with the {} rule; output in {}",
-        prepared.learner.config().atoms,
-        prepared.learner.train_patches(),
-        prepared.learner.config().validation,
-        prepared.learner.config().update.name(),
-        prepared.outputs.dir.display()
+        learner.config().atoms,
+        learner.train_patches(),
+        learner.config().validation_len(),
+        learner.config().update.name(),
+        prepared.folder.dir.display()
     ));
-    drive(&mut prepared, checkpoint_every, montage_every, reporter)?;
-    let last = prepared.learner.history().last().cloned();
-    if let Some(r) = last {
+    crate::interrupt::install();
+    if prepared.run(every, reporter).flags(FLAGS)? == RunEnd::Interrupted {
+        return Err(Error::Interrupted {
+            resume: format!(
+                "simplecell learn --resume {}",
+                prepared.folder.dir.display()
+            ),
+        });
+    }
+    if let Some(r) = prepared.learner.history().last() {
         reporter.info(&format!(
             "done: {} steps, {} patches, train objective {:.5}, held-out objective {}, {:.1}% nonzero",
             r.step,
@@ -571,40 +356,18 @@ pub struct DemoArgs {
     pub force: bool,
 }
 
-/// The README's first command: 50,000 whitened 12x12 patches from the built-in dead-leaves
-/// images (extraction defaults otherwise), then one epoch of the online rule with 144 atoms
-/// and lambda 1.0 (about 5% nonzero codes), writing the usual run outputs plus the patches.
+/// `simplecell demo`: [`crate::demo::demo`] with its progress and a closing line.
 pub fn run_demo(args: DemoArgs, reporter: &Reporter) -> Result<()> {
-    let started = Instant::now();
-    let patches = args.out.join("patches.npy");
-    let outputs = Outputs {
-        dir: args.out.clone(),
-    };
-    atomic::check_output(&patches, args.force)?;
-    for path in outputs.all() {
-        atomic::check_output(&path, args.force)?;
-    }
-    atomic::ensure_dir(&args.out)?;
-    let extract = crate::patches::ExtractConfig {
-        count: 50_000,
-        ..Default::default()
-    };
+    let started = std::time::Instant::now();
     reporter.info(
         "demo: extracting 50,000 whitened 12x12 patches from the built-in dead-leaves images",
     );
-    crate::patches::extract(&extract, &patches, args.force, reporter)?;
-    let learn = LearnArgs {
-        epochs: Some(1.0),
-        validate_every: Some(20),
-        montage_every: "2m".into(),
-        force: args.force,
-        ..LearnArgs::new(patches, 144, 1.0, args.out.clone())
-    };
-    run(learn, reporter)?;
+    crate::interrupt::install();
+    let run = crate::demo::demo(&args.out, args.force, reporter)?;
     reporter.info(&format!(
         "demo: wrote {} (montage), {} and dictionary.npy/.json in {:.1} s",
-        outputs.png().display(),
-        outputs.history().display(),
+        run.folder.png().display(),
+        run.folder.history().display(),
         started.elapsed().as_secs_f64()
     ));
     Ok(())

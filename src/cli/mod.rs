@@ -1,12 +1,14 @@
-//! The command line: one binary, one subcommand per job. Each subcommand's arguments live in
-//! its own file, are validated into a config before any work starts, and run through the
-//! library with a [`progress::Reporter`] for feedback.
+//! The command line: one binary, one subcommand per job. Each subcommand's file turns its
+//! arguments into the job's checked parameters before any work starts, makes one library
+//! call with a [`progress::Reporter`] for feedback, and prints a summary; [`flags`] renames
+//! the library's field names to the flags in error messages.
 
 pub mod analyze;
 pub mod cnn;
 pub mod encode;
 pub mod extract;
 pub mod features;
+pub mod flags;
 pub mod gabor;
 pub mod learn;
 pub mod montage;

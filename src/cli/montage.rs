@@ -1,10 +1,11 @@
 //! `simplecell montage`: any filter bank (.npy, (atoms, pixels) or (filters, channels, k, k))
-//! -> one PNG grid, each filter scaled symmetrically about zero.
+//! -> one PNG grid, each filter scaled symmetrically about zero: arguments -> checked
+//! [`MontageOptions`] -> [`montage_file`].
 
+use super::flags::WithFlags;
 use super::progress::Reporter;
-use crate::error::{Error, Result};
-use crate::io::{atomic, npy};
-use crate::viz::montage::{Bank, MontageOptions, render, write_png};
+use crate::error::Result;
+use crate::viz::montage::{MontageOptions, montage_file};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -31,44 +32,19 @@ pub struct MontageArgs {
 }
 
 pub fn run(args: MontageArgs, reporter: &Reporter) -> Result<()> {
-    if args.columns > 4096 {
-        return Err(Error::usage(
-            "--columns",
-            args.columns,
-            "must be in 0..=4096",
-        ));
-    }
-    if args.zoom > 64 {
-        return Err(Error::usage("--zoom", args.zoom, "must be in 0..=64"));
-    }
-    if args.border > 32 {
-        return Err(Error::usage("--border", args.border, "must be in 0..=32"));
-    }
-    atomic::check_output(&args.out, args.force)?;
-    let array = npy::read(&args.filters)?;
-    let bank = Bank::from_shape(&array.data, &array.shape, &args.filters)?;
-    if bank.count == 0 {
-        return Err(Error::bad_input(
-            &args.filters,
-            "shape",
-            format!("{:?}", array.shape),
-            "the bank has no filters",
-        ));
-    }
     let options = MontageOptions {
         columns: args.columns,
         zoom: args.zoom,
         border: args.border,
         order: None,
-    };
-    let img = render(&bank, &options);
-    write_png(&img, &args.out, args.force)?;
+    }
+    .check()
+    .flags(&[])?;
+    let (bank, (width, height)) = montage_file(&options, &args.filters, &args.out, args.force)?;
     reporter.info(&format!(
-        "wrote {} ({} filters, {}x{} pixels)",
+        "wrote {} ({} filters, {width}x{height} pixels)",
         args.out.display(),
         bank.count,
-        img.width(),
-        img.height()
     ));
     Ok(())
 }

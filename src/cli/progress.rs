@@ -120,6 +120,10 @@ impl Progress for Reporter {
         }
     }
 
+    fn note(&self, message: &str) {
+        self.info(message);
+    }
+
     fn finish(&self, message: &str) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(bar) = state.bar.take() {

@@ -3,9 +3,9 @@
 //! optional augmentation (random crops from a zero-padded image and horizontal flips).
 //!
 //! When a source has no test files, a fixed fraction of the training images is held out,
-//! chosen by a permutation from a constant seed, so the split never changes with `--seed`.
-//! Subsets (`--train-limit`, `--test-limit`) are taken from a fixed permutation too, so a
-//! subset is class-balanced on average even when the files are sorted by class.
+//! chosen by a permutation from a constant seed, so the split never changes with the
+//! training seed. Subsets (`train_limit`, `test_limit`) are taken from a fixed permutation
+//! too, so a subset is class-balanced on average even when the files are sorted by class.
 
 use super::engine::mix_seed;
 use crate::error::{Error, Result};
@@ -33,16 +33,16 @@ impl std::str::FromStr for DataSource {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         let (kind, dir) = s.split_once(':').ok_or_else(|| {
-            Error::usage(
-                "--data",
+            Error::param(
+                "data",
                 s,
                 "expected FORMAT:DIR with FORMAT one of cifar10, mnist, folder",
             )
         })?;
         let dir = PathBuf::from(dir);
         if !dir.is_dir() {
-            return Err(Error::usage(
-                "--data",
+            return Err(Error::param(
+                "data",
                 s,
                 format!("{} is not a folder", dir.display()),
             ));
@@ -51,8 +51,8 @@ impl std::str::FromStr for DataSource {
             "cifar10" => Ok(Self::Cifar10(dir)),
             "mnist" => Ok(Self::Mnist(dir)),
             "folder" => Ok(Self::Folder(dir)),
-            _ => Err(Error::usage(
-                "--data",
+            _ => Err(Error::param(
+                "data",
                 s,
                 "FORMAT must be cifar10, mnist or folder",
             )),
@@ -150,8 +150,8 @@ pub fn load(source: &DataSource, options: &DataOptions) -> Result<Datasets> {
             let n = train.len();
             let n_test = ((n as f64) * options.test_fraction as f64).round() as usize;
             if n_test == 0 || n_test >= n {
-                return Err(Error::usage(
-                    "--test-fraction",
+                return Err(Error::param(
+                    "test_fraction",
                     options.test_fraction,
                     format!("holding it out of {n} images leaves no training or no test images"),
                 ));
@@ -171,8 +171,8 @@ pub fn load(source: &DataSource, options: &DataOptions) -> Result<Datasets> {
     let train = limit(train, options.train_limit, 2);
     let test = limit(test, options.test_limit, 3);
     if train.is_empty() || test.is_empty() {
-        return Err(Error::usage(
-            "--data",
+        return Err(Error::param(
+            "data",
             source,
             "no training or no test images",
         ));

@@ -10,7 +10,10 @@
 //!
 //! The AVX-512 path keeps an `MR x (16 * NV)` block of C in registers while it streams the
 //! reduction; other CPUs run a portable loop in the same order. Each output is summed in the
-//! order the runs list it, whatever the thread count, so results are reproducible.
+//! order the runs list it, whatever the thread count, so results are reproducible. Whether the
+//! AVX-512 path runs is the crate's one CPU check ([`Level::avx512`]).
+
+use crate::linalg::dispatch::Level;
 
 /// A run of consecutive reduction indices `t = b_row .. b_row + len`: A_i(t) sits at
 /// `base(i) + a_off + (t - b_row) * a_step`, and B's row t at `b[t * n ..]`.
@@ -29,20 +32,6 @@ pub enum Start<'a> {
     Zero,
     Accumulate,
     Bias(&'a [f32]),
-}
-
-/// Whether this CPU runs the AVX-512 kernels (checked once).
-pub fn fast() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static FAST: OnceLock<bool> = OnceLock::new();
-        *FAST.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"))
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// Computes `rows` rows of C (row i at `c[i * c_stride ..][.. n]`); see the module docs.
@@ -80,7 +69,7 @@ pub fn product(
     assert!(a_reach == 0 || max_base + a_reach <= a.len(), "A too small");
     let runs: Vec<Run> = runs.iter().copied().filter(|r| r.len > 0).collect();
     #[cfg(target_arch = "x86_64")]
-    if fast() {
+    if Level::avx512() {
         // SAFETY: AVX-512F is present, and the asserts above bound every A, B and C index.
         unsafe { avx512::product(a, &bases, &runs, a_step, b, n, c, c_stride, start) };
         return;

@@ -13,14 +13,17 @@
 //! loaded exactly, byte for byte.
 
 use super::net::{LayerSpec, Network, ParamKind};
-use crate::error::{Error, Result};
+use super::params::Choice;
+use crate::bank::Bank;
+use crate::error::Result;
+use crate::linalg::resample::resample_bilinear;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Init {
     /// Normal with std sqrt(2 / fan_in) (Kaiming He et al. 2015).
@@ -29,6 +32,17 @@ pub enum Init {
     Xavier,
     /// Orthonormal rows (or columns if there are more rows than columns) (Saxe et al. 2014).
     Orthogonal,
+}
+
+impl Choice for Init {
+    const ALL: &'static [Self] = &[Init::He, Init::Xavier, Init::Orthogonal];
+    fn name(self) -> &'static str {
+        match self {
+            Init::He => "he",
+            Init::Xavier => "xavier",
+            Init::Orthogonal => "orthogonal",
+        }
+    }
 }
 
 /// Initialises every weight tensor of `net` from `seed`; biases and batch-norm shifts are 0
@@ -93,64 +107,19 @@ fn orthogonal(w: &mut [f32], rows: usize, cols: usize, rng: &mut ChaCha8Rng) {
     }
 }
 
-/// A first-layer bank read from disk, as (filters, channels, k, k).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FilterBank {
-    pub filters: usize,
-    pub channels: usize,
-    pub size: usize,
-    pub data: Vec<f32>,
-}
-
-/// Reads a (filters, channels, k, k) or (atoms, k*k) bank.
-pub fn read_bank(path: &Path) -> Result<FilterBank> {
-    let a = crate::io::npy::read(path)?;
-    let bank = crate::viz::montage::Bank::from_shape(&a.data, &a.shape, path)?;
-    if bank.count == 0 || !a.data.iter().all(|v| v.is_finite()) {
-        return Err(Error::bad_input(
-            path,
-            "values",
-            format!("{:?}", a.shape),
-            "the bank must hold at least one filter and only finite values",
-        ));
-    }
-    Ok(FilterBank {
-        filters: bank.count,
-        channels: bank.channels,
-        size: bank.size,
-        data: a.data.clone(),
-    })
-}
-
-/// Bilinear resampling of a size x size plane to k x k at pixel centres.
-fn resample(src: &[f32], size: usize, k: usize) -> Vec<f32> {
-    let scale = size as f64 / k as f64;
-    let coord = |o: usize| {
-        let x = ((o as f64 + 0.5) * scale - 0.5).clamp(0.0, (size - 1) as f64);
-        let i0 = x.floor() as usize;
-        let i1 = (i0 + 1).min(size - 1);
-        (i0, i1, x - i0 as f64)
-    };
-    let mut out = vec![0.0; k * k];
-    for y in 0..k {
-        let (y0, y1, fy) = coord(y);
-        for x in 0..k {
-            let (x0, x1, fx) = coord(x);
-            let at = |yy: usize, xx: usize| src[yy * size + xx] as f64;
-            let v = (1.0 - fy) * ((1.0 - fx) * at(y0, x0) + fx * at(y0, x1))
-                + fy * ((1.0 - fx) * at(y1, x0) + fx * at(y1, x1));
-            out[y * k + x] = v as f32;
-        }
-    }
-    out
+/// Reads a (filters, channels, k, k) or (atoms, k*k) bank of finite values.
+pub fn read_bank(path: &Path) -> Result<Bank<'static>> {
+    let bank = Bank::read(path)?;
+    bank.check_finite(path)?;
+    Ok(bank)
 }
 
 /// Adapts `bank` to `channels` input channels and a `k` x `k` kernel (see the module doc),
 /// returning (filters, channels, k, k) values.
-pub fn adapt_bank(bank: &FilterBank, channels: usize, k: usize) -> Vec<f32> {
+pub fn adapt_bank(bank: &Bank, channels: usize, k: usize) -> Vec<f32> {
     let (s, bc) = (bank.size, bank.channels);
-    let mut out = Vec::with_capacity(bank.filters * channels * k * k);
-    for f in 0..bank.filters {
+    let mut out = Vec::with_capacity(bank.count * channels * k * k);
+    for f in 0..bank.count {
         let filt = &bank.data[f * bc * s * s..(f + 1) * bc * s * s];
         let planes: Vec<Vec<f32>> = if bc == channels {
             filt.chunks_exact(s * s).map(<[f32]>::to_vec).collect()
@@ -176,7 +145,14 @@ pub fn adapt_bank(bank: &FilterBank, channels: usize, k: usize) -> Vec<f32> {
             planes.iter().for_each(|p| out.extend_from_slice(p));
             continue;
         }
-        let resized: Vec<Vec<f32>> = planes.iter().map(|p| resample(p, s, k)).collect();
+        let resized: Vec<Vec<f32>> = planes
+            .iter()
+            .map(|p| {
+                let wide: Vec<f64> = p.iter().map(|&v| v as f64).collect();
+                let out = resample_bilinear(&wide, s, k);
+                out.into_iter().map(|v| v as f32).collect()
+            })
+            .collect();
         let (before, after) = (norm(&planes), norm(&resized));
         let gain = if after > 0.0 {
             (before / after) as f32
@@ -212,12 +188,7 @@ mod tests {
 
     #[test]
     fn resampling_keeps_a_constant_and_the_norm() {
-        let bank = FilterBank {
-            filters: 1,
-            channels: 1,
-            size: 8,
-            data: vec![0.5; 64],
-        };
+        let bank = Bank::new(vec![0.5; 64], 1, 1, 8);
         let out = adapt_bank(&bank, 1, 5);
         let norm: f64 = out.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt();
         assert!((norm - 4.0).abs() < 1e-5, "norm kept: {norm}");

@@ -3,7 +3,11 @@
 //! with the max pooling that follows it (one pass each way instead of two, with no ReLU
 //! output stored; profiling put the separate ReLU and pooling passes at about 12% of an
 //! epoch). Each works on one chunk of images, single-threaded; the engine runs chunks in
-//! parallel.
+//! parallel. The pooling passes are plain loops compiled for each instruction set by the
+//! crate's one dispatch ([`widest_simd!`]), so their channel loops vectorise 16 wide on
+//! AVX-512.
+
+use crate::linalg::dispatch::widest_simd;
 
 /// Geometry of a convolution on one image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +111,7 @@ pub fn max_pool2(
     y: &mut [f32],
     arg: &mut [u32],
 ) {
-    pool2_dispatch::<false>(x, images, shape, y, arg);
+    pool2(false, x, images, shape, y, arg);
 }
 
 /// Backward of [`max_pool2`]: routes each output gradient to its maximum. `dx` (of
@@ -132,37 +136,35 @@ pub fn relu_max_pool2(
     y: &mut [f32],
     arg: &mut [u32],
 ) {
-    pool2_dispatch::<true>(x, images, shape, y, arg);
+    pool2(true, x, images, shape, y, arg);
 }
 
-/// The 2x2 pool with or without the ReLU folded in, on the widest instruction set present.
-fn pool2_dispatch<const RELU: bool>(
+/// The 2x2 pool, with the ReLU folded in or not, on the widest instruction set present.
+fn pool2(
+    relu: bool,
     x: &[f32],
     images: usize,
     shape: (usize, usize, usize),
     y: &mut [f32],
     arg: &mut [u32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if super::direct::fast() {
-        // SAFETY: AVX-512F is present; the body is safe code.
-        unsafe { pool2_avx512::<RELU>(x, images, shape, y, arg) };
-        return;
-    }
-    pool2_body::<RELU>(x, images, shape, y, arg);
-}
-
-/// The same body compiled with AVX-512 enabled, so its channel loops vectorise 16 wide.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn pool2_avx512<const RELU: bool>(
-    x: &[f32],
-    images: usize,
-    shape: (usize, usize, usize),
-    y: &mut [f32],
-    arg: &mut [u32],
-) {
-    pool2_body::<RELU>(x, images, shape, y, arg);
+    widest_simd!(
+        unsafe fn portable(
+            relu: bool,
+            x: &[f32],
+            images: usize,
+            shape: (usize, usize, usize),
+            y: &mut [f32],
+            arg: &mut [u32],
+        ) {
+            // Two monomorphic bodies, so neither tests `relu` inside its loops.
+            if relu {
+                pool2_body::<true>(x, images, shape, y, arg)
+            } else {
+                pool2_body::<false>(x, images, shape, y, arg)
+            }
+        }
+    )
 }
 
 #[inline(always)]
@@ -219,26 +221,18 @@ pub fn relu_max_pool2_backward(
     shape: (usize, usize, usize),
     dx: &mut [f32],
 ) {
-    #[cfg(target_arch = "x86_64")]
-    if super::direct::fast() {
-        // SAFETY: AVX-512F is present; the body is safe code.
-        unsafe { relu_max_pool2_backward_avx512(dy, y, arg, images, shape, dx) };
-        return;
-    }
-    relu_max_pool2_backward_body(dy, y, arg, images, shape, dx);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn relu_max_pool2_backward_avx512(
-    dy: &[f32],
-    y: &[f32],
-    arg: &[u32],
-    images: usize,
-    shape: (usize, usize, usize),
-    dx: &mut [f32],
-) {
-    relu_max_pool2_backward_body(dy, y, arg, images, shape, dx);
+    widest_simd!(
+        unsafe fn portable(
+            dy: &[f32],
+            y: &[f32],
+            arg: &[u32],
+            images: usize,
+            shape: (usize, usize, usize),
+            dx: &mut [f32],
+        ) {
+            relu_max_pool2_backward_body(dy, y, arg, images, shape, dx)
+        }
+    )
 }
 
 #[inline(always)]

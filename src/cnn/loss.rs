@@ -7,14 +7,30 @@
 //!
 //! Accuracy counts the arg-max output (first on ties) equal to the label.
 
+use super::params::Choice;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Loss {
     SoftmaxCrossEntropy,
     SigmoidCrossEntropy,
     SquaredError,
+}
+
+impl Choice for Loss {
+    const ALL: &'static [Self] = &[
+        Loss::SoftmaxCrossEntropy,
+        Loss::SigmoidCrossEntropy,
+        Loss::SquaredError,
+    ];
+    fn name(self) -> &'static str {
+        match self {
+            Loss::SoftmaxCrossEntropy => "softmax-cross-entropy",
+            Loss::SigmoidCrossEntropy => "sigmoid-cross-entropy",
+            Loss::SquaredError => "squared-error",
+        }
+    }
 }
 
 /// Sum of the per-sample losses and number of correct predictions.
@@ -110,13 +126,5 @@ impl Loss {
             };
         }
         sums
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Loss::SoftmaxCrossEntropy => "softmax-cross-entropy",
-            Loss::SigmoidCrossEntropy => "sigmoid-cross-entropy",
-            Loss::SquaredError => "squared-error",
-        }
     }
 }

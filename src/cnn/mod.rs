@@ -2,20 +2,31 @@
 //! logging.
 //!
 //! Hand-written layers on NHWC tensors whose heavy passes are implicit GEMMs ([`direct`],
-//! with [`gemm`] for linear layers and as the fallback), run over
-//! fixed batch chunks in parallel ([`engine`]); [`net`] describes the network, [`init`] and
-//! [`optim`] initialise and train it, [`data`] feeds it, [`train`] runs and logs a whole run,
-//! [`visualize`] finds each unit's preferred input by gradient ascent.
+//! with [`crate::linalg::gemm`] for linear layers and as the fallback), run over fixed batch
+//! chunks in parallel ([`engine`]); [`net`] describes the network, [`init`] and [`optim`]
+//! initialise and train it, [`data`] feeds it. A run is [`params`] checked, then [`train`]
+//! (the loop), which logs every epoch ([`log`], with the numbers of [`measure`] and
+//! [`filters`]) and keeps a [`checkpoint`]; [`eval`] and [`visualize`] read a finished run
+//! back. Each job is one call: [`train_run`], [`evaluate_run`], [`visualize_run`].
 
+pub mod checkpoint;
 pub mod data;
 pub mod direct;
 pub mod engine;
+pub mod eval;
 pub mod filters;
-pub mod gemm;
 pub mod init;
 pub mod kernels;
+pub mod log;
 pub mod loss;
+pub mod measure;
 pub mod net;
 pub mod optim;
+pub mod params;
 pub mod train;
 pub mod visualize;
+
+pub use eval::{EvalParams, Evaluation, Split, evaluate_run};
+pub use params::{Choice, TrainParams, ValidTrainParams};
+pub use train::{Start, TrainSummary, train_run};
+pub use visualize::{AscentParams, ConvLayer, ValidAscentParams, Visualization, visualize_run};

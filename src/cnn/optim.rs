@@ -6,16 +6,27 @@
 //! SGD with momentum follows PyTorch: `v = momentum * v + g; w -= lr * v`. Adam follows
 //! Kingma and Ba with bias correction.
 
+use super::params::Choice;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
     Sgd,
     Adam,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+impl Choice for OptimizerKind {
+    const ALL: &'static [Self] = &[OptimizerKind::Sgd, OptimizerKind::Adam];
+    fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Schedule {
     /// The same learning rate every epoch.
@@ -24,6 +35,17 @@ pub enum Schedule {
     Step,
     /// Cosine annealing from the base rate to 0 over the run (no restarts).
     Cosine,
+}
+
+impl Choice for Schedule {
+    const ALL: &'static [Self] = &[Schedule::Constant, Schedule::Step, Schedule::Cosine];
+    fn name(self) -> &'static str {
+        match self {
+            Schedule::Constant => "constant",
+            Schedule::Step => "step",
+            Schedule::Cosine => "cosine",
+        }
+    }
 }
 
 /// Learning rate of 0-based `epoch` out of `epochs`.

@@ -7,22 +7,116 @@
 //! without it the ascent piles up pixel-scale noise that raises the response but says
 //! nothing about the unit's preferred structure. The result is cropped to the unit's
 //! receptive field (where the response's gradient is non-zero).
+//!
+//! [`visualize_run`] is `cnn visualize` in one call: a run's layer to a montage PNG with a
+//! JSON sidecar.
 
+use super::checkpoint::Checkpoint;
 use super::engine::{Mode, Workspace, mix_seed};
-use super::net::Network;
+use super::net::{LayerSpec, Network};
+use super::params::in_range;
+use crate::error::{Error, Result};
+use crate::io::atomic;
+use crate::io::sidecar::{self, Provenance};
+use crate::params::{Params, Valid};
+use crate::viz::montage;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
+use std::path::Path;
 
 /// Settings of the ascent.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct AscentOptions {
+pub struct AscentParams {
+    /// Gradient-ascent steps [default: 200; 1..=100000].
     pub steps: usize,
+    /// Step size in input units per RMS-normalised gradient [default: 0.05; range (0, 10]].
     pub step_size: f32,
+    /// L2 penalty on the input [default: 0.01; range [0, 10]].
     pub l2: f32,
-    /// Standard deviation, in pixels, of the periodic Gaussian blur; 0 turns it off.
+    /// Standard deviation, in pixels, of the periodic Gaussian blur; 0 turns it off
+    /// [default: 1; range [0, 4]].
     pub blur: f32,
+    /// Seed of the starting noise [default: 0].
     pub seed: u64,
+}
+
+impl Default for AscentParams {
+    fn default() -> Self {
+        Self {
+            steps: 200,
+            step_size: 0.05,
+            l2: 0.01,
+            blur: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+/// Ascent settings that passed [`Params::check`]; recorded as they are.
+pub type ValidAscentParams = Valid<AscentParams>;
+
+impl Params for AscentParams {
+    fn validate(&mut self) -> Result<()> {
+        if !(1..=100_000).contains(&self.steps) {
+            return Err(Error::param("steps", self.steps, "must be in 1..=100000"));
+        }
+        let s = self.step_size;
+        in_range("step_size", s, s > 0.0 && s <= 10.0, "(0, 10]")?;
+        in_range("l2", self.l2, (0.0..=10.0).contains(&self.l2), "[0, 10]")?;
+        in_range(
+            "blur",
+            self.blur,
+            (0.0..=4.0).contains(&self.blur),
+            "[0, 4]",
+        )
+    }
+}
+
+/// A convolution counted from the input: conv1, conv2, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvLayer(usize);
+
+impl ConvLayer {
+    /// The `n`th convolution, from 1.
+    pub fn new(n: usize) -> Option<Self> {
+        (n >= 1).then_some(Self(n))
+    }
+
+    /// The layer index whose output the ascent maximises: the convolution's, or that of the
+    /// batch norm right after it (what the ReLU sees).
+    fn index_in(self, net: &Network) -> Result<usize> {
+        let convs = net.spec.conv_layers();
+        let mut layer = *convs.get(self.0 - 1).ok_or_else(|| {
+            Error::param(
+                "layer",
+                self,
+                format!("the network has conv1..conv{}", convs.len()),
+            )
+        })?;
+        if matches!(net.spec.layers.get(layer + 1), Some(LayerSpec::BatchNorm)) {
+            layer += 1;
+        }
+        Ok(layer)
+    }
+}
+
+impl std::fmt::Display for ConvLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "conv{}", self.0)
+    }
+}
+
+impl std::str::FromStr for ConvLayer {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        s.strip_prefix("conv")
+            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(Self::new)
+            .ok_or_else(|| {
+                Error::param("layer", s, "expected convN with N >= 1 (conv1, conv2, ...)")
+            })
+    }
 }
 
 /// Steps between blurs.
@@ -70,7 +164,17 @@ pub struct Preferred {
     pub responses: Vec<f32>,
 }
 
-pub fn preferred_inputs(net: &Network, layer: usize, o: &AscentOptions) -> Preferred {
+/// Preferred inputs of the units of convolution `conv` of `net`.
+pub fn preferred_inputs_of(
+    net: &Network,
+    conv: ConvLayer,
+    params: &ValidAscentParams,
+) -> Result<Preferred> {
+    Ok(preferred_inputs(net, conv.index_in(net)?, params))
+}
+
+/// Preferred inputs of the units of layer `layer` (an index into the layer list).
+pub fn preferred_inputs(net: &Network, layer: usize, o: &ValidAscentParams) -> Preferred {
     let out = net.shapes[layer + 1];
     let inp = net.shapes[0];
     let units = out.channels;
@@ -177,6 +281,57 @@ pub fn preferred_inputs(net: &Network, layer: usize, o: &AscentOptions) -> Prefe
     }
 }
 
+/// What the sidecar of a [`visualize_run`] montage records besides the shared fields.
+#[derive(serde::Serialize)]
+struct VisualizeSidecar<'a> {
+    run: &'a Path,
+    layer: String,
+    options: &'a ValidAscentParams,
+    preferred_input_shape: [usize; 4],
+    responses: &'a [f32],
+}
+
+/// What [`visualize_run`] made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Visualization {
+    pub units: usize,
+    /// Side of the (square) receptive field each preferred input is cropped to.
+    pub side: usize,
+}
+
+/// Preferred inputs of every unit of convolution `conv` of the network saved in `run`, as
+/// a montage PNG at `out` with a JSON sidecar beside it (the settings and the final
+/// responses). Both outputs are checked before any work and replaced only if `overwrite`.
+pub fn visualize_run(
+    run: &Path,
+    conv: ConvLayer,
+    params: &ValidAscentParams,
+    out: &Path,
+    overwrite: bool,
+) -> Result<Visualization> {
+    atomic::check_output(out, overwrite)?;
+    let side_path = sidecar::path_for(out);
+    atomic::check_output(&side_path, overwrite)?;
+    let (_, net) = Checkpoint::read(run)?;
+    let p = preferred_inputs_of(&net, conv, params)?;
+    let shape = [p.units, p.channels, p.side, p.side];
+    let bank = montage::Bank::from_shape(&p.data, &shape, out)?;
+    let img = montage::render(&bank, &montage::MontageOptions::default());
+    montage::write_png(&img, out, overwrite)?;
+    let record = VisualizeSidecar {
+        run,
+        layer: conv.to_string(),
+        options: params,
+        preferred_input_shape: shape,
+        responses: &p.responses,
+    };
+    Provenance::new("cnn visualize", record).write(&side_path, overwrite)?;
+    Ok(Visualization {
+        units: p.units,
+        side: p.side,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +360,39 @@ mod tests {
             (at(4, 5, 1), at(5, 4, 1)),
         ] {
             assert!((a - b).abs() < 1e-7);
+        }
+    }
+
+    #[test]
+    fn conv_layers_parse_and_print_as_named_and_bad_ascent_values_name_their_field() {
+        let l: ConvLayer = "conv2".parse().unwrap();
+        assert_eq!(l.to_string(), "conv2");
+        for bad in ["conv0", "conv", "fc1", "conv-1"] {
+            assert!(bad.parse::<ConvLayer>().is_err(), "{bad}");
+        }
+        let d = AscentParams::default();
+        for (field, p) in [
+            ("steps", AscentParams { steps: 0, ..d }),
+            (
+                "step_size",
+                AscentParams {
+                    step_size: 0.0,
+                    ..d
+                },
+            ),
+            (
+                "l2",
+                AscentParams {
+                    l2: f32::INFINITY,
+                    ..d
+                },
+            ),
+            ("blur", AscentParams { blur: 5.0, ..d }),
+        ] {
+            match p.check() {
+                Err(Error::Param { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
         }
     }
 }

@@ -18,13 +18,16 @@
 //! form from `D^T x` and `G` in f64 (one f64 GEMM per block and the prepared f64 Gram
 //! matrix), which is as accurate as forming the residual and costs O(|S| atoms) per check.
 
-use super::batch::{BlockInput, BlockOutcome, impl_block_solver_with_cpu_dispatch, run_blocks};
+use super::batch::{
+    BlockInput, BlockOutcome, correlations_f64, impl_block_solver_with_cpu_dispatch, run_blocks,
+};
 use super::homotopy::Homotopy;
 use super::{
-    CodingParams, CodingReport, PreparedDictionary, SparseCoder, gemm, objective_and_gap_f64,
+    CodingParams, CodingReport, PreparedDictionary, SparseCoder, objective_and_gap_f64,
     relative_gap,
 };
 use crate::error::Result;
+use crate::linalg::cholesky::{self, Lanes};
 use nalgebra::DMatrix;
 
 /// The active-set coordinate-descent coder (`--coder cd`).
@@ -52,7 +55,7 @@ impl SparseCoder for ActiveSetCd {
         dict: &PreparedDictionary,
         x: &DMatrix<f32>,
         codes: &mut DMatrix<f32>,
-        params: &CodingParams,
+        params: &crate::params::Valid<CodingParams>,
     ) -> Result<CodingReport> {
         run_blocks(self.name(), self, dict, x, codes, params)
     }
@@ -90,12 +93,8 @@ fn solve_block(
     codes: &mut [f32],
     params: &CodingParams,
 ) -> BlockOutcome {
-    let (k, p, n) = (dict.atoms(), dict.pixels(), input.xx.len());
-    // D^T x in f64 for the whole block: the Newton right-hand side and the certificate
-    // need the digits the f32 product rounds away.
-    let x64: Vec<f64> = input.x[..p * n].iter().map(|&v| v as f64).collect();
-    let mut c64 = vec![0f64; k * n];
-    gemm::matmul_tn(k, p, n, &dict.d64, &x64, &mut c64);
+    let (k, n) = (dict.atoms(), input.xx.len());
+    let c64 = correlations_f64(dict, input.x, n);
     let mut scratch = Scratch {
         r: vec![0.0; k],
         ga: vec![0.0; k],
@@ -261,35 +260,11 @@ fn newton_on_signs(
         }
         s.z[p] = c[jp] - lambda as f64 * (a[jp] as f64).signum();
     }
-    let chol = &mut s.chol[..m * m];
-    for q in 0..m {
-        let (upper, below) = chol.split_at_mut((q + 1) * m);
-        let row_q = &mut upper[q * m..(q + 1) * m];
-        let d = row_q[q] - dot(&row_q[..q], &row_q[..q]);
-        if d <= 1e-10 * gram[s.support[q] * k + s.support[q]] {
-            return false;
-        }
-        let d = d.sqrt();
-        row_q[q] = d;
-        let inv = 1.0 / d;
-        let lq: &[f64] = &row_q[..q];
-        for row_p in below.chunks_exact_mut(m) {
-            row_p[q] = (row_p[q] - dot(&row_p[..q], lq)) * inv;
-        }
+    // The pivot test relative to the diagonal refuses a numerically singular G_SS.
+    if !cholesky::factor::<Lanes>(&mut s.chol, m, 1e-10) {
+        return false;
     }
-    // Forward then backward substitution: L L^T z = rhs.
-    for p in 0..m {
-        let row = &chol[p * m..p * m + p + 1];
-        s.z[p] = (s.z[p] - dot(&row[..p], &s.z[..p])) / row[p];
-    }
-    for p in (0..m).rev() {
-        let row = &chol[p * m..p * m + p + 1];
-        let zp = s.z[p] / row[p];
-        s.z[p] = zp;
-        for (zl, &lpl) in s.z[..p].iter_mut().zip(&row[..p]) {
-            *zl -= lpl * zp;
-        }
-    }
+    cholesky::solve::<Lanes>(&s.chol, m, &mut s.z);
     // Along a -> z the objective equals the sign-model quadratic until a sign changes, and
     // that quadratic decreases all the way to z; so stop at the first crossing.
     let mut theta = 1f64;
@@ -311,26 +286,6 @@ fn newton_on_signs(
         };
     }
     true
-}
-
-/// A dot product with four independent partial sums, so it vectorises; the order is fixed.
-#[inline(always)]
-fn dot(x: &[f64], y: &[f64]) -> f64 {
-    let mut acc = [0f64; 4];
-    let n = x.len().min(y.len());
-    let (xc, yc) = (x[..n].chunks_exact(4), y[..n].chunks_exact(4));
-    let tail: f64 = xc
-        .remainder()
-        .iter()
-        .zip(yc.remainder())
-        .map(|(a, b)| a * b)
-        .sum();
-    for (a, b) in xc.zip(yc) {
-        for l in 0..4 {
-            acc[l] += a[l] * b[l];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }
 
 /// Solves one patch from `c = D^T x` (f64); returns (outer iterations, objective, relative

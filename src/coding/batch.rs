@@ -4,8 +4,9 @@
 //! block's size and arithmetic never depend on the thread count, so results are
 //! bit-identical for any number of threads.
 
-use super::{CodingParams, CodingReport, PreparedDictionary, gemm};
+use super::{CodingParams, CodingReport, PreparedDictionary};
 use crate::error::{Error, Result};
+use crate::linalg::{Backend, View, ViewMut, gemm};
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 
@@ -54,9 +55,9 @@ pub trait BlockSolver: Sync {
 }
 
 /// Implements [`BlockSolver`] for `$solver` by calling `$solve(&self, dict, input, codes,
-/// params)`, compiled three times (AVX-512, AVX2 + FMA, baseline) and chosen by the CPU at
-/// run time: the hot loops are plain Rust that the compiler vectorises only when it may
-/// assume the wider instruction sets.
+/// params)` through [`widest_simd!`](crate::linalg::dispatch::widest_simd): the hot loops are
+/// plain Rust that the compiler vectorises only when it may assume the wider instruction
+/// sets.
 macro_rules! impl_block_solver_with_cpu_dispatch {
     ($solver:ty, $solve:path $(, f32_correlations = $wants:expr)?) => {
         impl $crate::coding::batch::BlockSolver for $solver {
@@ -72,47 +73,43 @@ macro_rules! impl_block_solver_with_cpu_dispatch {
                 codes: &mut [f32],
                 params: &$crate::coding::CodingParams,
             ) -> $crate::coding::batch::BlockOutcome {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-                    fn avx512(
-                        s: &$solver,
-                        d: &$crate::coding::PreparedDictionary,
-                        i: &$crate::coding::batch::BlockInput,
-                        c: &mut [f32],
-                        p: &$crate::coding::CodingParams,
+                let solver = self;
+                $crate::linalg::dispatch::widest_simd!(
+                    unsafe fn portable(
+                        solver: &$solver,
+                        dict: &$crate::coding::PreparedDictionary,
+                        input: &$crate::coding::batch::BlockInput,
+                        codes: &mut [f32],
+                        params: &$crate::coding::CodingParams,
                     ) -> $crate::coding::batch::BlockOutcome {
-                        $solve(s, d, i, c, p)
+                        $solve(solver, dict, input, codes, params)
                     }
-                    #[target_feature(enable = "avx2,fma")]
-                    fn avx2(
-                        s: &$solver,
-                        d: &$crate::coding::PreparedDictionary,
-                        i: &$crate::coding::batch::BlockInput,
-                        c: &mut [f32],
-                        p: &$crate::coding::CodingParams,
-                    ) -> $crate::coding::batch::BlockOutcome {
-                        $solve(s, d, i, c, p)
-                    }
-                    if std::arch::is_x86_feature_detected!("avx512f")
-                        && std::arch::is_x86_feature_detected!("avx512vl")
-                    {
-                        // SAFETY: the CPU has the features the function is compiled for.
-                        return unsafe { avx512(self, dict, input, codes, params) };
-                    }
-                    if std::arch::is_x86_feature_detected!("avx2")
-                        && std::arch::is_x86_feature_detected!("fma")
-                    {
-                        // SAFETY: as above.
-                        return unsafe { avx2(self, dict, input, codes, params) };
-                    }
-                }
-                $solve(self, dict, input, codes, params)
+                )
             }
         }
     };
 }
 pub(crate) use impl_block_solver_with_cpu_dispatch;
+
+/// `D^T x` in float64 for the `n` patches of a block (atoms x n, column-major): the
+/// certificates and the Newton right-hand side need the digits a float32 product rounds
+/// away.
+#[inline(always)]
+pub fn correlations_f64(dict: &PreparedDictionary, x: &[f32], n: usize) -> Vec<f64> {
+    let (k, p) = (dict.atoms(), dict.pixels());
+    let x64: Vec<f64> = x[..p * n].iter().map(|&v| v as f64).collect();
+    let mut c64 = vec![0f64; k * n];
+    gemm(
+        Backend::Faer,
+        (k, p, n),
+        1.0,
+        View::columns(&dict.d64, p).t(),
+        View::columns(&x64, p),
+        0.0,
+        ViewMut::columns(&mut c64, k),
+    );
+    c64
+}
 
 /// Runs `solver` over all blocks of `x` and merges the diagnostics into a report.
 pub fn run_blocks(
@@ -121,10 +118,9 @@ pub fn run_blocks(
     dict: &PreparedDictionary,
     x: &DMatrix<f32>,
     codes: &mut DMatrix<f32>,
-    params: &CodingParams,
+    params: &crate::params::Valid<CodingParams>,
 ) -> Result<CodingReport> {
     let start = std::time::Instant::now();
-    let params = params.clone().check()?;
     let (p, k, n) = (dict.pixels(), dict.atoms(), x.ncols());
     if x.nrows() != p {
         return Err(Error::failed(
@@ -157,7 +153,16 @@ pub fn run_blocks(
                 let mut c = Vec::new();
                 if solver.wants_f32_correlations() {
                     c.resize(k * nb, 0f32);
-                    gemm::matmul_tn(k, p, nb, dict.d.as_slice(), x_block, &mut c);
+                    // C = D^T X (atoms x nb), column-major like everything here.
+                    gemm(
+                        Backend::Faer,
+                        (k, p, nb),
+                        1.0,
+                        View::columns(dict.d.as_slice(), p).t(),
+                        View::columns(x_block, p),
+                        0.0,
+                        ViewMut::columns(&mut c, k),
+                    );
                 }
                 let xx: Vec<f64> = x_block
                     .chunks_exact(p.max(1))
@@ -171,7 +176,7 @@ pub fn run_blocks(
                         xx: &xx,
                     },
                     codes_block,
-                    &params,
+                    params,
                 )
             })
             .collect()

@@ -14,13 +14,15 @@
 //! with the work left.
 
 use super::batch::{
-    BlockInput, BlockOutcome, impl_block_solver_with_cpu_dispatch, run_blocks, swap_columns,
+    BlockInput, BlockOutcome, correlations_f64, impl_block_solver_with_cpu_dispatch, run_blocks,
+    swap_columns,
 };
 use super::{
-    CodingParams, CodingReport, PreparedDictionary, SparseCoder, gemm, objective_and_gap_f64,
+    CodingParams, CodingReport, PreparedDictionary, SparseCoder, objective_and_gap_f64,
     objective_and_gap_with, relative_gap,
 };
 use crate::error::Result;
+use crate::linalg::{Backend, View, ViewMut, gemm};
 use nalgebra::DMatrix;
 
 /// Momentum policy of the proximal-gradient core.
@@ -82,7 +84,7 @@ impl SparseCoder for ProximalGradient {
         dict: &PreparedDictionary,
         x: &DMatrix<f32>,
         codes: &mut DMatrix<f32>,
-        params: &CodingParams,
+        params: &crate::params::Valid<CodingParams>,
     ) -> Result<CodingReport> {
         run_blocks(self.name(), self, dict, x, codes, params)
     }
@@ -211,14 +213,20 @@ fn solve(
     }
     let mut a_prev = a.clone();
     let mut ga = vec![0f32; k * n];
-    gemm::matmul(k, k, n, g, &a, &mut ga);
+    let (ga_view, a_view) = (ViewMut::columns(&mut ga, k), View::columns(&a, k));
+    gemm(
+        Backend::Faer,
+        (k, k, n),
+        1.0,
+        View::columns(g, k),
+        a_view,
+        0.0,
+        ga_view,
+    );
     let mut ga_prev = ga.clone();
     let mut c = input.c.to_vec();
     // D^T x in f64 for the certificate; permuted along with the other columns.
-    let pixels = dict.pixels();
-    let x64: Vec<f64> = input.x[..pixels * n].iter().map(|&v| v as f64).collect();
-    let mut c64 = vec![0f64; k * n];
-    gemm::matmul_tn(k, pixels, n, &dict.d64, &x64, &mut c64);
+    let mut c64 = correlations_f64(dict, input.x, n);
     let mut ga64 = vec![0f64; k];
     let mut xx = input.xx.to_vec();
     let mut slot: Vec<usize> = (0..n).collect();
@@ -331,13 +339,14 @@ fn solve(
             }
         }
         std::mem::swap(&mut a, &mut a_prev);
-        gemm::matmul(
-            k,
-            k,
-            active,
-            g,
-            &a[..k * active],
-            &mut ga_prev[..k * active],
+        gemm(
+            Backend::Faer,
+            (k, k, active),
+            1.0,
+            View::columns(g, k),
+            View::columns(&a[..k * active], k),
+            0.0,
+            ViewMut::columns(&mut ga_prev[..k * active], k),
         );
         std::mem::swap(&mut ga, &mut ga_prev);
         gemm_flops += 2.0 * (k * k * active) as f64;

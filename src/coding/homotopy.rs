@@ -68,10 +68,7 @@ pub(super) struct Homotopy {
 
 impl Homotopy {
     pub(super) fn new(k: usize) -> Self {
-        #[cfg(target_arch = "x86_64")]
-        let wide = std::arch::is_x86_feature_detected!("avx512f");
-        #[cfg(not(target_arch = "x86_64"))]
-        let wide = false;
+        let wide = crate::linalg::dispatch::Level::avx512();
         let stride = 32;
         Self {
             k,

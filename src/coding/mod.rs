@@ -5,29 +5,46 @@
 //! Every coder implements [`SparseCoder`], works from a [`PreparedDictionary`] (the Gram
 //! matrix and step size are computed once per dictionary), starts from the codes it is given
 //! (a warm start; pass zeros for a cold one), and returns a [`CodingReport`]. Stopping is on
-//! the relative duality gap, so the reported accuracy is a certificate.
+//! the relative duality gap, so the reported accuracy is a certificate. [`stream`] codes a
+//! whole patch file against a dictionary file, batch by batch.
 
 pub mod active_set;
 pub mod batch;
 pub mod fista;
-pub mod gemm;
 mod homotopy;
+pub mod stream;
 
 use crate::error::{Error, Result};
+use crate::linalg::power;
+use crate::params::{self, Params, Valid};
 use nalgebra::DMatrix;
 
-/// Parameters every coder honours.
+/// Parameters every coder honours. Check them once ([`CodingParams::check`]); coders take
+/// only the checked form.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CodingParams {
-    /// The l1 weight (> 0); scikit-learn's `alpha`, SPAMS's `lambda1` in mode 2.
+    /// The l1 weight; scikit-learn's `alpha`, SPAMS's `lambda1` in mode 2. Default 1.0;
+    /// finite and > 0.
     pub lambda: f32,
     /// Stop when every patch's relative duality gap (gap / primal objective) is below this.
     /// Default 1e-4; range (0, 1).
     pub tol: f64,
-    /// Iteration cap; hitting it is reported (`converged: false`), not an error. Default 1000.
+    /// Iteration cap; hitting it is reported (`converged: false`), not an error. Default
+    /// 1000; at least 1.
     pub max_iter: usize,
-    /// Constrain codes to be non-negative.
+    /// Constrain codes to be non-negative. Default off.
     pub positive: bool,
+}
+
+impl Default for CodingParams {
+    fn default() -> Self {
+        Self {
+            lambda: 1.0,
+            tol: 1e-4,
+            max_iter: 1000,
+            positive: false,
+        }
+    }
 }
 
 impl CodingParams {
@@ -35,32 +52,32 @@ impl CodingParams {
     pub fn new(lambda: f32) -> Self {
         Self {
             lambda,
-            tol: 1e-4,
-            max_iter: 1000,
-            positive: false,
+            ..Self::default()
         }
     }
 
-    /// Validates the ranges; only checked parameters should reach a coder.
-    pub fn check(self) -> Result<Self> {
-        if !(self.lambda > 0.0 && self.lambda.is_finite()) {
-            return Err(Error::usage(
-                "--lambda",
-                self.lambda,
-                "must be a finite number > 0",
-            ));
-        }
-        if !(self.tol > 0.0 && self.tol < 1.0) {
-            return Err(Error::usage("--tol", self.tol, "must be in (0, 1)"));
-        }
-        if self.max_iter == 0 {
-            return Err(Error::usage(
-                "--max-iter",
-                self.max_iter,
-                "must be at least 1",
-            ));
-        }
-        Ok(self)
+    /// The checked parameters (see [`crate::params`]).
+    pub fn check(&self) -> Result<Valid<Self>> {
+        Params::check(self)
+    }
+}
+
+impl Params for CodingParams {
+    fn validate(&mut self) -> Result<()> {
+        params::ensure_positive("lambda", self.lambda as f64)
+            .map_err(|_| Error::param("lambda", self.lambda, "must be a finite number > 0"))?;
+        params::ensure(
+            self.tol > 0.0 && self.tol < 1.0,
+            "tol",
+            self.tol,
+            "must be in (0, 1)",
+        )?;
+        params::ensure(
+            self.max_iter >= 1,
+            "max_iter",
+            self.max_iter,
+            "must be at least 1",
+        )
     }
 }
 
@@ -108,7 +125,11 @@ pub struct PreparedDictionary {
 
 impl PreparedDictionary {
     pub fn new(d: DMatrix<f32>) -> Self {
-        Self::with_lipschitz(d, |gram| largest_eigenvalue(gram) * 1.01 + 1e-6)
+        // The 1% margin covers the power iteration's underestimate.
+        Self::with_lipschitz(d, |gram| {
+            let mut v = power::start_vector(gram.nrows());
+            power::largest_eigenvalue(gram, &mut v, 200, 1e-6) * 1.01 + 1e-6
+        })
     }
 
     /// Prepares `d` with the Lipschitz bound that `lipschitz` computes from the float32 Gram
@@ -157,7 +178,13 @@ fn gram_f64(d64: &[f64], p: usize, k: usize) -> Vec<f64> {
         .map(|b| {
             let (j0, j1) = (b * GRAM_BLOCK, ((b + 1) * GRAM_BLOCK).min(k));
             let mut upper = vec![0f64; j1 * (j1 - j0)];
-            gemm::matmul_tn(j1, p, j1 - j0, d64, &d64[j0 * p..j1 * p], &mut upper);
+            use crate::linalg::{Backend, View, ViewMut, gemm};
+            let (a, b) = (
+                View::columns(d64, p).t(),
+                View::columns(&d64[j0 * p..j1 * p], p),
+            );
+            let out = ViewMut::columns(&mut upper, j1);
+            gemm(Backend::Faer, (j1, p, j1 - j0), 1.0, a, b, 0.0, out);
             (j0, j1, upper)
         })
         .collect();
@@ -184,32 +211,6 @@ fn gram_f64(d64: &[f64], p: usize, k: usize) -> Vec<f64> {
     gram
 }
 
-/// Power iteration for the largest eigenvalue of a symmetric positive semi-definite matrix.
-/// The 1% margin the caller adds covers the iteration's underestimate.
-pub fn largest_eigenvalue(gram: &DMatrix<f32>) -> f32 {
-    let n = gram.nrows();
-    if n == 0 {
-        return 0.0;
-    }
-    // A deterministic, non-degenerate start vector.
-    let mut v = nalgebra::DVector::from_fn(n, |i, _| 1.0 + (i as f32 * 0.618).fract());
-    let mut lambda = 0.0f32;
-    for _ in 0..200 {
-        let w = gram * &v;
-        let norm = w.norm();
-        if norm == 0.0 {
-            return 0.0;
-        }
-        let next = norm / v.norm();
-        v = w / norm;
-        if (next - lambda).abs() <= 1e-6 * next {
-            return next;
-        }
-        lambda = next;
-    }
-    lambda
-}
-
 /// A sparse coder.
 pub trait SparseCoder: Send + Sync {
     /// Short name used on the command line and in reports.
@@ -222,7 +223,7 @@ pub trait SparseCoder: Send + Sync {
         dict: &PreparedDictionary,
         x: &DMatrix<f32>,
         codes: &mut DMatrix<f32>,
-        params: &CodingParams,
+        params: &Valid<CodingParams>,
     ) -> Result<CodingReport>;
 }
 
@@ -323,34 +324,54 @@ pub fn relative_gap(primal: f64, gap: f64) -> f64 {
     }
 }
 
-/// Names accepted by [`coder_by_name`] (and `--coder`), with a one-line description each.
-pub const CODERS: &[(&str, &str)] = &[
-    (
-        "cd",
-        "exact active-set coder: the lasso homotopy (LARS-lasso) from zero codes, coordinate \
-         descent with a sign-pattern Newton step from a warm start (fastest at high sparsity)",
-    ),
-    (
-        "fista",
-        "FISTA with adaptive restart, batched on the Gram matrix",
-    ),
-    ("ista", "ISTA (no momentum; the objective never increases)"),
-];
+/// The sparse coders, by name on the command line and in sidecars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Coder {
+    /// Exact active-set coder: the lasso homotopy (LARS-lasso) from zero codes, coordinate
+    /// descent with a sign-pattern Newton step from a warm start (fastest at high sparsity).
+    #[default]
+    Cd,
+    /// FISTA with adaptive restart, batched on the Gram matrix.
+    Fista,
+    /// ISTA (no momentum; the objective never increases).
+    Ista,
+}
 
-/// The coder behind a `--coder` name.
-pub fn coder_by_name(name: &str) -> Result<Box<dyn SparseCoder>> {
-    match name {
-        "cd" => Ok(Box::new(active_set::ActiveSetCd::default())),
-        "fista" => Ok(Box::new(fista::ProximalGradient::fista())),
-        "ista" => Ok(Box::new(fista::ProximalGradient::ista())),
-        _ => Err(Error::usage(
-            "--coder",
-            name,
-            format!(
-                "must be one of {}",
-                CODERS.iter().map(|c| c.0).collect::<Vec<_>>().join(", ")
-            ),
-        )),
+impl Coder {
+    /// Every coder, in the order help texts list them.
+    pub const ALL: [Coder; 3] = [Coder::Cd, Coder::Fista, Coder::Ista];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Coder::Cd => "cd",
+            Coder::Fista => "fista",
+            Coder::Ista => "ista",
+        }
+    }
+
+    /// The coder called `name`; an unknown name is an error on the field `coder`.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| {
+                Error::param(
+                    "coder",
+                    name,
+                    format!("must be one of {}", Self::ALL.map(Coder::name).join(", ")),
+                )
+            })
+    }
+
+    /// A coder of this kind, ready to encode.
+    pub fn build(self) -> Box<dyn SparseCoder> {
+        match self {
+            Coder::Cd => Box::new(active_set::ActiveSetCd::default()),
+            Coder::Fista => Box::new(fista::ProximalGradient::fista()),
+            Coder::Ista => Box::new(fista::ProximalGradient::ista()),
+        }
     }
 }
 

@@ -1,8 +1,9 @@
-//! Where a learning run's patches come from, and in which order it sees them.
+//! In which order a learning run sees its patches.
 //!
-//! The patch file is memory-mapped ([`crate::io::npy::MappedNpy`]), so a file larger than RAM
-//! costs only the pages in use. A run holds two index lists of 4 bytes per patch (the training
-//! set and the current epoch's order): 80 MB for ten million patches.
+//! The patches come from a [`crate::patches::PatchSource`] (usually a memory-mapped file, so
+//! a file larger than RAM costs only the pages in use). A run holds two index lists of 4
+//! bytes per patch (the training set and the current epoch's order): 80 MB for ten million
+//! patches.
 //!
 //! Order is a pure function of the seed: a seeded permutation sets aside the validation
 //! patches, and epoch `e` visits the training patches in a permutation drawn from stream `e`
@@ -12,12 +13,8 @@
 //! boundary takes the rest of one epoch and the start of the next, so a run's position in
 //! the data is just the number of patches seen.
 
-use crate::error::{Error, Result};
-use crate::io::npy::MappedNpy;
-use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::path::Path;
 
 /// Stream tags, so every use of the seed draws independent numbers.
 pub const STREAM_SPLIT: u64 = 1 << 62;
@@ -29,70 +26,6 @@ pub fn rng_for(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     rng
-}
-
-/// A patch set: a mapped file, or values in memory (tests, the demo).
-#[allow(clippy::large_enum_variant)] // one per run; boxing buys nothing
-pub enum PatchSource {
-    Mapped(MappedNpy),
-    Memory { pixels: usize, data: Vec<f32> },
-}
-
-impl PatchSource {
-    /// Maps a (patches, pixels) float32 `.npy` file.
-    pub fn open(path: &Path) -> Result<Self> {
-        let mapped = MappedNpy::open(path)?;
-        if mapped.shape().len() != 2 {
-            return Err(Error::bad_input(
-                path,
-                "shape",
-                format!("{:?}", mapped.shape()),
-                "a patch file must be 2-D (patches, pixels)",
-            ));
-        }
-        Ok(PatchSource::Mapped(mapped))
-    }
-
-    /// Patches held in memory, row-major (patches, pixels).
-    pub fn from_rows(pixels: usize, data: Vec<f32>) -> Self {
-        assert!(pixels > 0 && data.len().is_multiple_of(pixels));
-        PatchSource::Memory { pixels, data }
-    }
-
-    pub fn pixels(&self) -> usize {
-        match self {
-            PatchSource::Mapped(m) => m.rows_cols().1,
-            PatchSource::Memory { pixels, .. } => *pixels,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        match self {
-            PatchSource::Mapped(m) => m.rows_cols().0,
-            PatchSource::Memory { pixels, data } => data.len() / pixels,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Patch `i`.
-    pub fn patch(&self, i: usize) -> &[f32] {
-        match self {
-            PatchSource::Mapped(m) => m.row(i),
-            PatchSource::Memory { pixels, data } => &data[i * pixels..(i + 1) * pixels],
-        }
-    }
-
-    /// Copies the patches `indices` into the columns of `out` (pixels x indices.len()).
-    pub fn gather(&self, indices: &[u32], out: &mut DMatrix<f32>) {
-        let p = self.pixels();
-        let dst = out.as_mut_slice();
-        for (slot, &i) in indices.iter().enumerate() {
-            dst[slot * p..(slot + 1) * p].copy_from_slice(self.patch(i as usize));
-        }
-    }
 }
 
 /// Fisher-Yates shuffle driven by `rng`.

@@ -2,9 +2,10 @@
 //! do), Gaussian noise, or a given `.npy` file of shape (atoms, pixels). Every atom starts at
 //! unit norm.
 
-use super::data::{PatchSource, STREAM_INIT, rng_for, shuffle_in_place};
+use super::data::{STREAM_INIT, rng_for, shuffle_in_place};
 use super::normalize_columns;
 use crate::error::{Error, Result};
+use crate::patches::PatchSource;
 use nalgebra::DMatrix;
 use rand_distr::{Distribution, StandardNormal};
 use std::path::{Path, PathBuf};
@@ -34,11 +35,11 @@ pub fn initial_dictionary(
     let mut d = match init {
         Init::Data => {
             if train.len() < atoms {
-                return Err(Error::usage(
-                    "--atoms",
+                return Err(Error::param(
+                    "atoms",
                     atoms,
                     format!(
-                        "--init data needs at least as many training patches ({}) as atoms",
+                        "`init` data needs at least as many training patches ({}) as atoms",
                         train.len()
                     ),
                 ));
@@ -71,7 +72,7 @@ pub fn read_dictionary(path: &Path, atoms: usize, pixels: usize) -> Result<DMatr
             path,
             "shape",
             format!("({rows}, {cols})"),
-            format!("expected ({atoms}, {pixels}) = (--atoms, pixels of the patch file)"),
+            format!("expected ({atoms}, {pixels}) = (`atoms`, pixels of the patch file)"),
         ));
     }
     if data.iter().any(|v| !v.is_finite()) {

@@ -20,7 +20,7 @@
 
 use crate::dictionary::data::rng_for;
 use crate::error::{Error, Result};
-use crate::linalg::{View, gemm};
+use crate::linalg::{Backend, View, ViewMut, gemm};
 use nalgebra::DMatrix;
 use rand::seq::index::sample;
 use rayon::prelude::*;
@@ -91,19 +91,19 @@ pub fn kmeans(
 ) -> Result<(DMatrix<f32>, KMeansReport)> {
     let started = std::time::Instant::now();
     if dim == 0 || !points.len().is_multiple_of(dim) {
-        return Err(Error::usage("dim", dim, "must divide the number of values"));
+        return Err(Error::param("dim", dim, "must divide the number of values"));
     }
     let n = points.len() / dim;
     let k = params.clusters;
     if k == 0 || k > n {
-        return Err(Error::usage(
+        return Err(Error::param(
             "clusters",
             k,
             format!("must be in 1..={n} (the number of points)"),
         ));
     }
     if params.iterations == 0 {
-        return Err(Error::usage("iterations", 0, "must be at least 1"));
+        return Err(Error::param("iterations", 0, "must be at least 1"));
     }
     let spherical = params.variant == KMeansVariant::Spherical;
     let sq_norms: Vec<f32> = points
@@ -224,13 +224,13 @@ fn assign_points(
             let b = block.len() / dim;
             let mut s = vec![0f32; b * k];
             gemm(
-                b,
-                dim,
-                k,
+                Backend::MatrixMultiply,
+                (b, dim, k),
+                1.0,
                 View::rows(block, dim),
                 View::transposed(centroids.as_slice(), dim),
                 0.0,
-                &mut s,
+                ViewMut::rows(&mut s, k),
             );
             let mut assign = Vec::with_capacity(b);
             let mut score = Vec::with_capacity(b);
@@ -296,13 +296,13 @@ fn seed_plus_plus(
     // `candidates`), from one GEMM: column t of the result holds candidate t.
     let residuals = |count: usize, candidates: &[f32], dots: &mut [f32]| {
         gemm(
-            m,
-            dim,
-            count,
+            Backend::MatrixMultiply,
+            (m, dim, count),
+            1.0,
             View::rows(&pool, dim),
             View::transposed(&candidates[..count * dim], dim),
             0.0,
-            &mut dots[..m * count],
+            ViewMut::rows(&mut dots[..m * count], count),
         );
         let cc: Vec<f32> = candidates[..count * dim]
             .chunks_exact(dim)

@@ -1,6 +1,8 @@
-//! The learning loop: minibatches from a [`PatchSource`] in a seeded order, sparse coding,
-//! dead-atom re-seeding, a dictionary update, and a history row with an exactly coded
-//! held-out objective every `validate_every` steps.
+//! The learner: one run's state and its step. Each step takes a minibatch from a
+//! [`PatchSource`] in a seeded order, sparse-codes it, re-seeds dead atoms and updates the
+//! dictionary; every `validate_every` steps a history row records an exactly coded held-out
+//! objective. Driving the steps to the end, with checkpoints and montages, is
+//! [`super::run`]'s job.
 //!
 //! Every step is a pure function of the learner's state (dictionary, rule statistics, step
 //! count, per-atom last use) and the seed: the data order comes from [`Schedule`], the coder
@@ -9,188 +11,24 @@
 //! into pieces that do not depend on the thread count, so the number of threads changes the
 //! speed, not the bytes (tests/learn_resume.rs checks one against two).
 
-use super::data::{PatchSource, Schedule};
-use super::init::{Init, initial_dictionary};
+use super::data::Schedule;
+use super::init::initial_dictionary;
 use super::mod_rule::Mod;
-use super::olshausen::{OfParams, OlshausenField};
+use super::olshausen::OlshausenField;
 use super::online::OnlineBcd;
-use super::products::gemm_nn;
+use super::params::{LearnParams, StopRule};
 use super::{DictionaryUpdate, UpdateKind, normalize_columns};
-use crate::coding::{CodingParams, CodingReport, PreparedDictionary, SparseCoder};
+use crate::coding::{Coder, CodingParams, CodingReport, PreparedDictionary, SparseCoder};
 use crate::error::{Error, Result};
+use crate::linalg::gemm_nn;
+use crate::params::Valid;
+use crate::patches::PatchSource;
 use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-/// When a run stops.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StopRule {
-    /// Passes over the training patches (fractions allowed).
-    Epochs(f64),
-    /// Dictionary updates.
-    Steps(u64),
-    /// Wall-clock seconds of learning, summed over resumed sessions.
-    Seconds(f64),
-}
-
-/// Everything that defines a run. Build it, then [`LearnConfig::check`] it against the data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LearnConfig {
-    /// Number of atoms K (1..=65536).
-    pub atoms: usize,
-    /// The l1 weight lambda (> 0).
-    pub lambda: f32,
-    pub update: UpdateKind,
-    /// Coder used on training batches (by name).
-    pub coder: String,
-    /// Patches per minibatch (1..=training patches).
-    pub batch: usize,
-    pub stop: StopRule,
-    pub seed: u64,
-    /// A new order of the training patches every epoch (true), or file order (false).
-    /// Checkpoints from before the option read as true.
-    #[serde(default = "shuffle_by_default")]
-    pub shuffle: bool,
-    pub init: Init,
-    /// Held-out patches for the validation objective (0 disables it).
-    pub validation: usize,
-    /// Steps between history rows (each row codes the held-out set exactly).
-    pub validate_every: u64,
-    /// An atom unused for this many consecutive training patches is re-seeded.
-    pub dead_after: u64,
-    /// Relative duality gap and iteration cap of the training coder.
-    pub train_tol: f64,
-    pub train_max_iter: usize,
-    /// Relative duality gap and iteration cap of the exact (validation) coder.
-    pub exact_tol: f64,
-    pub exact_max_iter: usize,
-    pub of: OfParams,
-}
-
-fn shuffle_by_default() -> bool {
-    true
-}
-
-impl LearnConfig {
-    /// Defaults for `atoms` and `lambda`: online rule, active-set CD coder, batch 256, one epoch, seed 0,
-    /// init from data, 1,000 held-out patches, a history row every 50 steps.
-    pub fn new(atoms: usize, lambda: f32) -> Self {
-        Self {
-            atoms,
-            lambda,
-            update: UpdateKind::Online,
-            coder: "cd".into(),
-            batch: 256,
-            stop: StopRule::Epochs(1.0),
-            seed: 0,
-            shuffle: true,
-            init: Init::Data,
-            validation: 1000,
-            validate_every: 50,
-            dead_after: 0,
-            train_tol: 1e-3,
-            train_max_iter: 300,
-            exact_tol: 1e-5,
-            exact_max_iter: 5000,
-            of: OfParams::default(),
-        }
-    }
-
-    /// Validates every range against a patch set of `patches` patches; fills in the
-    /// automatic `dead_after` (20 atoms' worth of patches, at least 10 batches).
-    pub fn check(mut self, patches: usize) -> Result<Self> {
-        if !(1..=65536).contains(&self.atoms) {
-            return Err(Error::usage("--atoms", self.atoms, "must be in 1..=65536"));
-        }
-        CodingParams::new(self.lambda).check()?;
-        if self.validation >= patches {
-            return Err(Error::usage(
-                "--validation",
-                self.validation,
-                format!("must be less than the number of patches ({patches})"),
-            ));
-        }
-        let train = patches - self.validation;
-        if self.batch == 0 || self.batch > train {
-            return Err(Error::usage(
-                "--batch",
-                self.batch,
-                format!("must be in 1..={train} (the training patches)"),
-            ));
-        }
-        match self.stop {
-            StopRule::Epochs(e) if !(e > 0.0 && e.is_finite()) => {
-                return Err(Error::usage("--epochs", e, "must be a finite number > 0"));
-            }
-            StopRule::Steps(0) => return Err(Error::usage("--steps", 0, "must be at least 1")),
-            StopRule::Seconds(s) if !(s > 0.0 && s.is_finite()) => {
-                return Err(Error::usage("--time", s, "must be a positive duration"));
-            }
-            _ => {}
-        }
-        if self.validate_every == 0 {
-            return Err(Error::usage("--validate-every", 0, "must be at least 1"));
-        }
-        for (name, tol) in [("--tol", self.train_tol), ("--exact-tol", self.exact_tol)] {
-            if !(tol > 0.0 && tol < 1.0) {
-                return Err(Error::usage(name, tol, "must be in (0, 1)"));
-            }
-        }
-        for (name, it) in [
-            ("--max-iter", self.train_max_iter),
-            ("--exact-max-iter", self.exact_max_iter),
-        ] {
-            if it == 0 {
-                return Err(Error::usage(name, it, "must be at least 1"));
-            }
-        }
-        if !(self.of.eta > 0.0 && self.of.eta.is_finite()) {
-            return Err(Error::usage(
-                "--of-eta",
-                self.of.eta,
-                "must be a finite number > 0",
-            ));
-        }
-        if !(self.of.eta_halflife >= 1.0 && self.of.eta_halflife.is_finite()) {
-            return Err(Error::usage(
-                "--of-halflife",
-                self.of.eta_halflife,
-                "must be >= 1",
-            ));
-        }
-        coder_by_name(&self.coder)?;
-        if self.dead_after != 0 && self.dead_after < self.batch as u64 {
-            return Err(Error::usage(
-                "--dead-after",
-                self.dead_after,
-                format!("must be 0 (automatic) or at least --batch ({})", self.batch),
-            ));
-        }
-        if self.dead_after == 0 {
-            self.dead_after = (20 * self.atoms as u64).max(10 * self.batch as u64);
-        }
-        Ok(self)
-    }
-
-    /// Steps to run, if the stop rule fixes them.
-    pub fn total_steps(&self, train_patches: usize) -> Option<u64> {
-        match self.stop {
-            StopRule::Epochs(e) => Some(
-                ((e * train_patches as f64) / self.batch as f64)
-                    .ceil()
-                    .max(1.0) as u64,
-            ),
-            StopRule::Steps(s) => Some(s),
-            StopRule::Seconds(_) => None,
-        }
-    }
-}
-
-pub use crate::coding::coder_by_name;
-
-/// Builds the update rule a config names.
-pub fn rule_for(config: &LearnConfig, pixels: usize) -> Box<dyn DictionaryUpdate> {
+/// Builds the update rule the parameters name.
+pub fn rule_for(config: &LearnParams, pixels: usize) -> Box<dyn DictionaryUpdate> {
     match config.update {
         UpdateKind::Online => Box::new(OnlineBcd::new(pixels, config.atoms)),
         UpdateKind::Of => Box::new(OlshausenField::new(pixels, config.atoms, config.of)),
@@ -247,10 +85,14 @@ pub struct LoopState {
 
 /// A learning run in progress.
 pub struct Learner {
-    config: LearnConfig,
+    /// Resolved against the source (see [`Valid::resolve`]).
+    config: LearnParams,
     source: PatchSource,
     schedule: Schedule,
     coder: Box<dyn SparseCoder>,
+    train_params: Valid<CodingParams>,
+    exact_coder: Box<dyn SparseCoder>,
+    exact_params: Valid<CodingParams>,
     rule: Box<dyn DictionaryUpdate>,
     d: DMatrix<f32>,
     state: LoopState,
@@ -270,10 +112,15 @@ pub struct Learner {
 }
 
 impl Learner {
-    /// Starts a run on `source` with a checked `config`.
-    pub fn new(config: LearnConfig, source: PatchSource) -> Result<Self> {
-        let config = config.check(source.len())?;
-        let schedule = Schedule::new(source.len(), config.validation, config.seed, config.shuffle);
+    /// Starts a run on `source` with checked parameters.
+    pub fn new(params: &Valid<LearnParams>, source: PatchSource) -> Result<Self> {
+        let config = params.resolve(source.len())?;
+        let schedule = Schedule::new(
+            source.len(),
+            config.validation_len(),
+            config.seed,
+            config.shuffle,
+        );
         let d = initial_dictionary(
             &config.init,
             &source,
@@ -292,7 +139,7 @@ impl Learner {
 
     /// Restores a run from its parts (see [`super::checkpoint`]).
     pub(crate) fn assemble(
-        config: LearnConfig,
+        config: LearnParams,
         source: PatchSource,
         schedule: Schedule,
         d: DMatrix<f32>,
@@ -310,10 +157,12 @@ impl Learner {
         let mut val_x = DMatrix::zeros(p, v);
         source.gather(&schedule.validation, &mut val_x);
         let (d_at_row, val_codes) = extra.unwrap_or_else(|| (d.clone(), DMatrix::zeros(k, v)));
-        let coder = coder_by_name(&config.coder)?;
         let b = config.batch;
         Ok(Self {
-            coder,
+            coder: config.coder.build(),
+            train_params: config.train_coding()?,
+            exact_coder: Coder::Cd.build(),
+            exact_params: config.exact_coding()?,
             rule,
             schedule,
             d_at_row,
@@ -334,7 +183,8 @@ impl Learner {
         })
     }
 
-    pub fn config(&self) -> &LearnConfig {
+    /// The run's parameters, resolved against its patch set.
+    pub fn config(&self) -> &LearnParams {
         &self.config
     }
 
@@ -413,9 +263,11 @@ impl Learner {
 
     /// Replaces the stop rule (a resumed run may be extended).
     pub fn set_stop(&mut self, stop: StopRule) -> Result<()> {
-        let mut config = self.config.clone();
-        config.stop = stop;
-        self.config = config.check(self.source.len())?;
+        let config = LearnParams {
+            stop,
+            ..self.config.clone()
+        };
+        self.config = config.check()?.resolve(self.source.len())?;
         Ok(())
     }
 
@@ -433,14 +285,9 @@ impl Learner {
         self.source.gather(&self.indices, &mut self.x);
         self.codes.as_mut_slice().fill(0.0);
         let prepared = self.prepare();
-        let params = CodingParams {
-            tol: self.config.train_tol,
-            max_iter: self.config.train_max_iter,
-            ..CodingParams::new(self.config.lambda)
-        };
         let report = self
             .coder
-            .encode(&prepared, &self.x, &mut self.codes, &params)?;
+            .encode(&prepared, &self.x, &mut self.codes, &self.train_params)?;
         if !report.objective.is_finite() {
             return Err(Error::failed(
                 format!("step {}", self.state.step),
@@ -484,22 +331,7 @@ impl Learner {
     fn prepare(&mut self) -> PreparedDictionary {
         let v = &mut self.top_vector;
         PreparedDictionary::with_lipschitz(self.d.clone(), |gram| {
-            let mut lambda = 0.0f32;
-            for _ in 0..100 {
-                let w = gram * &*v;
-                let norm = w.norm();
-                if norm == 0.0 {
-                    break;
-                }
-                let next = norm / v.norm();
-                *v = w / norm;
-                if (next - lambda).abs() <= 1e-5 * next {
-                    lambda = next;
-                    break;
-                }
-                lambda = next;
-            }
-            lambda * 1.01 + 1e-6
+            crate::linalg::power::largest_eigenvalue(gram, v, 100, 1e-5) * 1.01 + 1e-6
         })
     }
 
@@ -554,13 +386,12 @@ impl Learner {
         }
         let started = Instant::now();
         let prepared = PreparedDictionary::new(self.unit_dictionary());
-        let params = CodingParams {
-            tol: self.config.exact_tol,
-            max_iter: self.config.exact_max_iter,
-            ..CodingParams::new(self.config.lambda)
-        };
-        let report =
-            coder_by_name("cd")?.encode(&prepared, &self.val_x, &mut self.val_codes, &params)?;
+        let report = self.exact_coder.encode(
+            &prepared,
+            &self.val_x,
+            &mut self.val_codes,
+            &self.exact_params,
+        )?;
         self.state.tally.validation_seconds += started.elapsed().as_secs_f64();
         Ok(Some(report))
     }
@@ -620,24 +451,6 @@ impl Learner {
     /// True when a history row is due after the current step.
     pub fn row_due(&self) -> bool {
         self.state.step.is_multiple_of(self.config.validate_every) || self.finished()
-    }
-
-    /// Runs to the stop rule with no checkpoints: the library entry point for tests and
-    /// embedding. Records a row at step 0 and whenever one is due.
-    pub fn run(&mut self, progress: &dyn crate::observer::Progress) -> Result<()> {
-        if self.state.history.is_empty() {
-            self.record_row()?;
-        }
-        progress.start("learn", self.total_steps());
-        while !self.finished() {
-            self.step()?;
-            if self.row_due() {
-                self.record_row()?;
-            }
-            progress.advance(self.state.step, &self.status());
-        }
-        progress.finish(&self.status());
-        Ok(())
     }
 
     /// A short status line: objectives and sparsity.

@@ -1,13 +1,16 @@
 //! Dictionary learning: the `DictionaryUpdate` rules (online block-coordinate descent, the
-//! Olshausen-Field 1996 rule, MOD), the learning loop and its checkpoints.
+//! Olshausen-Field 1996 rule, MOD), the learner, the run that drives it, and its checkpoints.
 //!
 //! A learning run alternates two steps on minibatches of patches: sparse-code the batch with a
 //! [`crate::coding::SparseCoder`], then let a [`DictionaryUpdate`] rule move the dictionary.
-//! [`learner::Learner`] owns everything a run needs, and every step is a pure function of the
-//! state a [`checkpoint`] saves, so an interrupted run resumes bit-identically.
+//! [`LearnParams`] says what to run; [`Learner`] owns everything a run needs, and every step
+//! is a pure function of the state a [`checkpoint`] saves, so an interrupted run resumes
+//! bit-identically. [`Learner::run_with`] drives it with hooks; [`folder::FolderRun`] is the
+//! run `simplecell learn` makes, with its outputs in a folder.
 
 pub mod checkpoint;
-pub mod data;
+pub(crate) mod data;
+pub mod folder;
 pub mod init;
 pub mod kmeans;
 pub mod learner;
@@ -15,12 +18,17 @@ pub mod mod_rule;
 pub mod olshausen;
 pub mod online;
 mod online_parts;
-mod products;
+pub mod params;
+pub mod run;
 
 use crate::error::Result;
 use nalgebra::DMatrix;
 
-pub use learner::{HistoryRow, LearnConfig, Learner, StopRule};
+pub use folder::{FolderRun, RunFolder};
+pub use init::Init;
+pub use learner::{HistoryRow, Learner};
+pub use params::{LearnParams, StopRule};
+pub use run::{NoHooks, RunEnd, RunHooks, RunIntervals};
 
 /// One dictionary-update rule. `d` is pixels x atoms, `x` the batch (pixels x patches) and
 /// `codes` its codes (atoms x patches) under the current `d`.
@@ -79,11 +87,9 @@ impl UpdateKind {
 /// Scales every column of `d` to unit L2 norm. A column of norm zero is left at zero (the
 /// dead-atom rule re-seeds it later).
 pub fn normalize_columns(d: &mut DMatrix<f32>) {
-    for mut col in d.column_iter_mut() {
-        let norm = col.iter().map(|v| v * v).sum::<f32>().sqrt();
-        if norm > 0.0 {
-            col.iter_mut().for_each(|v| *v /= norm);
-        }
+    let rows = d.nrows().max(1);
+    for col in d.as_mut_slice().chunks_exact_mut(rows) {
+        crate::linalg::normalise::unit_norm(col);
     }
 }
 

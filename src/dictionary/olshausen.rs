@@ -22,8 +22,8 @@
 //! decay so the atoms settle.
 
 use super::DictionaryUpdate;
-use super::products::{gemm_nn, gemm_nt};
 use crate::error::{Error, Result};
+use crate::linalg::{gemm_nn, gemm_nt};
 use nalgebra::DMatrix;
 
 /// Parameters of the Olshausen-Field rule.

@@ -16,7 +16,10 @@
 //!
 //! Every multiply-add is an explicit `mul_add` (one rounding), so the instruction set changes
 //! the speed but not the result: AVX-512 and AVX2 do it in hardware, and the portable build
-//! calls the correctly rounded `fmaf`.
+//! calls the correctly rounded `fmaf`. Both passes run on the widest instruction set present,
+//! through the crate's one dispatch ([`crate::linalg::dispatch`]).
+
+use crate::linalg::dispatch::widest_simd;
 
 /// Rows per vector: one AVX-512 vector of f32.
 pub(super) const LANES: usize = 16;
@@ -79,41 +82,6 @@ impl PartScratch {
     }
 }
 
-/// Compiles `$body` (an expression using the listed arguments) three times, for AVX-512,
-/// AVX2 + FMA and the baseline, and runs the widest the CPU has.
-macro_rules! with_widest_simd {
-    (unsafe fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
-            unsafe fn avx512($($arg: $ty),*) $body
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2($($arg: $ty),*) $body
-            if std::arch::is_x86_feature_detected!("avx512f")
-                && std::arch::is_x86_feature_detected!("avx512vl")
-            {
-                // SAFETY: the CPU has the features; the caller upholds the rest.
-                unsafe { avx512($($arg),*) }
-            } else if std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
-            {
-                // SAFETY: as above.
-                unsafe { avx2($($arg),*) }
-            } else {
-                unsafe fn $name($($arg: $ty),*) $body
-                // SAFETY: the caller upholds the contract.
-                unsafe { $name($($arg),*) }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            unsafe fn $name($($arg: $ty),*) $body
-            // SAFETY: the caller upholds the contract.
-            unsafe { $name($($arg),*) }
-        }
-    }};
-}
-
 /// Part `t` of the statistics pass: discounts its rows of `B` and columns of `A` by `beta`
 /// and adds `weight * x a^T` and `weight * a a^T` of every patch to them.
 ///
@@ -130,7 +98,7 @@ pub(super) unsafe fn accumulate_part(
     scratch: &mut PartScratch,
 ) {
     let plan = *plan;
-    with_widest_simd!(
+    widest_simd!(
         unsafe fn portable(
             t: usize,
             plan: Plan,
@@ -224,7 +192,7 @@ pub(super) fn sweep(
     pixels: usize,
     scratch: &mut SweepScratch,
 ) {
-    with_widest_simd!(
+    widest_simd!(
         unsafe fn portable(
             dict: &mut [f32],
             a: &[f32],

@@ -33,14 +33,13 @@ pub fn load_bank(path: &Path, channels: usize, size: usize) -> Result<GivenBank>
             ));
         }
     };
-    if let Some(i) = array.data.iter().position(|v| !v.is_finite()) {
-        return Err(Error::bad_input(
-            path,
-            &format!("atom {} value {}", i / dim, i % dim),
-            array.data[i],
-            "a bank must hold finite numbers",
-        ));
-    }
+    npy::ensure_finite(
+        path,
+        &array.data,
+        dim,
+        ("atom", "value"),
+        "a bank must hold finite numbers",
+    )?;
     // (atoms, dim) row-major is dim x atoms column-major: the same bytes.
     let bank = DMatrix::from_vec(dim, atoms, array.data);
     if let Some(j) = bank.column_iter().position(|c| c.iter().all(|&v| v == 0.0)) {

@@ -17,6 +17,7 @@ use super::whiten::{Whitening, normalize_window, read_window};
 use crate::coding::{CodingParams, CodingReport, PreparedDictionary, SparseCoder, active_set};
 use crate::error::Result;
 use crate::io::labelled::LabelledImages;
+use crate::params::Valid;
 use nalgebra::DMatrix;
 use rayon::prelude::*;
 use std::sync::Mutex;
@@ -24,7 +25,7 @@ use std::sync::Mutex;
 /// The lasso encoder's coder and its settings.
 struct LassoPart {
     dict: PreparedDictionary,
-    params: CodingParams,
+    params: Valid<CodingParams>,
 }
 
 /// A bank prepared for encoding images of one window size.
@@ -92,13 +93,13 @@ impl Encoder {
         // K x dim row-major, so this is W (dim x dim) times D^T-view.
         let mut wd = vec![0f32; dim * atoms];
         crate::linalg::gemm(
-            dim,
-            dim,
-            atoms,
+            crate::linalg::Backend::MatrixMultiply,
+            (dim, dim, atoms),
+            1.0,
             crate::linalg::View::rows(w, dim),
             crate::linalg::View::transposed(bank.as_slice(), dim),
             0.0,
-            &mut wd,
+            crate::linalg::ViewMut::rows(&mut wd, atoms),
         );
         let kind = params.encoder;
         let (operand, cols) = match kind {
@@ -133,7 +134,10 @@ impl Encoder {
                 tol: params.lasso_tol,
                 max_iter: 1000,
                 ..CodingParams::new(params.lasso_lambda)
-            },
+            }
+            .check()
+            // lasso_lambda > 0 and lasso_tol in (0, 1) were checked with the run's params.
+            .expect("the lasso settings were checked by FeaturesParams::check"),
         });
         Self {
             kind,
@@ -263,13 +267,13 @@ impl Encoder {
         }
         let gemm_started = std::time::Instant::now();
         crate::linalg::gemm(
-            rows,
-            dim,
-            cols,
+            crate::linalg::Backend::MatrixMultiply,
+            (rows, dim, cols),
+            1.0,
             crate::linalg::View::rows(&scratch.windows, dim),
             crate::linalg::View::rows(&self.operand, cols),
             1.0,
-            &mut scratch.responses,
+            crate::linalg::ViewMut::rows(&mut scratch.responses, cols),
         );
         let mut stats = EncodeStats {
             windows: rows,

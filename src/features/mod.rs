@@ -22,6 +22,7 @@ pub mod pool;
 pub mod whiten;
 
 pub use params::{
-    BankSpace, ClassifierKind, DictionaryKind, EncoderKind, FeaturesParams, ValidFeaturesParams,
+    BankSpace, ClassifierKind, DictionaryKind, EncoderKind, FeaturesParams, Solver,
+    ValidFeaturesParams,
 };
 pub use pipeline::{FeaturesRun, GivenBank, run};

@@ -11,12 +11,17 @@
 //! | `classifier_weights.npy`, `classifier_bias.npy` | (classes, features) and (classes,) |
 //! | `feature_standardisation.npy` | (2, features): the mean and the standard deviation applied to pooled features |
 
-use super::pipeline::FeaturesRun;
+use super::classifier::FitReport;
+use super::encode::EncodeStats;
+use super::params::ValidFeaturesParams;
+use super::pipeline::{CurvePoint, FeaturesRun, SelectionRow};
 use crate::error::Result;
+use crate::io::sidecar::{InputFile, Provenance};
 use crate::io::table::{Table, cell};
-use crate::io::{atomic, npy, sidecar};
+use crate::io::{atomic, npy};
 use crate::viz::montage::{Bank, MontageOptions, render, write_png};
-use serde_json::{Value, json};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Every file [`write`] creates, so a caller can refuse to overwrite before any work.
@@ -43,8 +48,8 @@ pub fn check_outputs(dir: &Path, force: bool) -> Result<()> {
 }
 
 /// Writes every output of `run` into `dir` (created if needed). `inputs` is recorded in
-/// `features.json` as given (data source, files and hashes, the bank file).
-pub fn write(run: &FeaturesRun, dir: &Path, force: bool, inputs: Value) -> Result<()> {
+/// `features.json` (data source, files and hashes, the bank file).
+pub fn write(run: &FeaturesRun, dir: &Path, force: bool, inputs: &FeaturesInputs) -> Result<()> {
     atomic::ensure_dir(dir)?;
     let p = &run.params;
     let (dim, k) = (run.bank.nrows(), run.bank.ncols());
@@ -54,12 +59,7 @@ pub fn write(run: &FeaturesRun, dir: &Path, force: bool, inputs: Value) -> Resul
         run.bank.as_slice(),
         force,
     )?;
-    let montage = Bank {
-        data: run.bank.as_slice(),
-        count: k,
-        channels: run.channels,
-        size: p.patch_size,
-    };
+    let montage = Bank::new(run.bank.as_slice(), k, run.channels, p.patch_size);
     let img = render(&montage, &MontageOptions::default());
     write_png(&img, &dir.join("dictionary.png"), force)?;
     let w = &run.whitening;
@@ -166,73 +166,144 @@ pub fn write(run: &FeaturesRun, dir: &Path, force: bool, inputs: Value) -> Resul
     }
     reg.write(&dir.join("regularisation.csv"), force)?;
 
-    let mut meta = sidecar::base("features");
-    meta.insert("inputs".into(), inputs);
-    meta.insert(
-        "parameters".into(),
-        serde_json::to_value(&run.params).unwrap_or_default(),
-    );
-    meta.insert("threads".into(), json!(rayon::current_num_threads()));
-    let timings: serde_json::Map<String, Value> = run
-        .timings
-        .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
-        .collect();
-    let total: f64 = run.timings.iter().map(|t| t.1).sum();
-    meta.insert(
-        "timings_seconds".into(),
-        json!({"stages": timings, "total": total}),
-    );
-    let gflops =
-        |s: &super::encode::EncodeStats| s.gemm_flops / s.gemm_thread_seconds.max(1e-12) * 1e-9;
-    meta.insert(
-        "encoder".into(),
-        json!({
-            "feature_len": run.feature_len,
-            "windows_per_image": run.encode_train.windows / run.encode_train.images.max(1),
-            "train": run.encode_train,
-            "test": run.encode_test,
-            "gemm_gflops_per_thread_train": gflops(&run.encode_train),
-            "gemm_share_of_train_encoding": run.encode_train.gemm_thread_seconds
-                / (run.encode_train.seconds * rayon::current_num_threads() as f64).max(1e-12),
-        }),
-    );
-    meta.insert(
-        "whitening".into(),
-        json!({"epsilon": w.epsilon, "eigenvalues": w.eigenvalues}),
-    );
-    meta.insert(
-        "dictionary".into(),
-        json!({"name": run.bank_name, "atoms": k, "values_per_atom": dim,
-               "report": run.dictionary_report}),
-    );
-    meta.insert(
-        "classifier".into(),
-        json!({
-            "validation_images": run.validation_images,
-            "selection": run.selection,
-            "chosen_lambda": run.chosen_lambda,
-            "final_fit": run.final_fit,
-        }),
-    );
-    meta.insert(
-        "accuracy".into(),
-        json!({"train": run.train.value(), "validation": run.validation.value(),
-               "test": run.test.value()}),
-    );
-    meta.insert(
-        "learning_curve".into(),
-        serde_json::to_value(&run.learning_curve).unwrap_or_default(),
-    );
-    meta.insert(
-        "data".into(),
-        json!({"train_images": run.train_images, "test_images": run.test_images,
-               "image_side": run.image_side, "channels": run.channels,
-               "classes": run.class_names}),
-    );
-    meta.insert(
-        "peak_resident_bytes".into(),
-        json!(super::pipeline::peak_resident_bytes().or(run.peak_resident_bytes)),
-    );
-    sidecar::write(&dir.join("features.json"), &Value::Object(meta), force)
+    let e = &run.encode_train;
+    let record = FeaturesRecord {
+        inputs,
+        parameters: &run.params,
+        threads: rayon::current_num_threads(),
+        timings_seconds: Timings {
+            stages: run.timings.iter().cloned().collect(),
+            total: run.timings.iter().map(|t| t.1).sum(),
+        },
+        encoder: EncoderRecord {
+            feature_len: run.feature_len,
+            windows_per_image: e.windows / e.images.max(1),
+            train: e,
+            test: &run.encode_test,
+            gemm_gflops_per_thread_train: e.gemm_flops / e.gemm_thread_seconds.max(1e-12) * 1e-9,
+            gemm_share_of_train_encoding: e.gemm_thread_seconds
+                / (e.seconds * rayon::current_num_threads() as f64).max(1e-12),
+        },
+        whitening: WhiteningRecord {
+            epsilon: w.epsilon,
+            eigenvalues: &w.eigenvalues,
+        },
+        dictionary: DictionaryRecord {
+            name: &run.bank_name,
+            atoms: k,
+            values_per_atom: dim,
+            report: &run.dictionary_report,
+        },
+        classifier: ClassifierRecord {
+            validation_images: run.validation_images,
+            selection: &run.selection,
+            chosen_lambda: run.chosen_lambda,
+            final_fit: &run.final_fit,
+        },
+        accuracy: AccuracyRecord {
+            train: run.train.value(),
+            validation: run.validation.value(),
+            test: run.test.value(),
+        },
+        learning_curve: &run.learning_curve,
+        data: DataRecord {
+            train_images: run.train_images,
+            test_images: run.test_images,
+            image_side: run.image_side,
+            channels: run.channels,
+            classes: &run.class_names,
+        },
+        peak_resident_bytes: super::pipeline::peak_resident_bytes().or(run.peak_resident_bytes),
+    };
+    Provenance::new("features", record).write(&dir.join("features.json"), force)
+}
+
+/// What a run read, as `features.json` records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FeaturesInputs {
+    /// The data source as given (`cifar10:DIR`).
+    pub data: String,
+    /// Every data file read, with its SHA-256.
+    pub files: Vec<InputFile>,
+    pub train_limit: Option<usize>,
+    pub test_limit: Option<usize>,
+    pub grayscale: bool,
+    /// True when the source had no test split and one was held out of the training files.
+    pub test_held_out_of_training_files: bool,
+    /// The bank file of a given dictionary.
+    pub bank_file: Option<InputFile>,
+}
+
+/// `features.json` after the shared provenance header.
+#[derive(Serialize)]
+struct FeaturesRecord<'a> {
+    inputs: &'a FeaturesInputs,
+    parameters: &'a ValidFeaturesParams,
+    threads: usize,
+    timings_seconds: Timings,
+    encoder: EncoderRecord<'a>,
+    whitening: WhiteningRecord<'a>,
+    dictionary: DictionaryRecord<'a>,
+    classifier: ClassifierRecord<'a>,
+    accuracy: AccuracyRecord,
+    learning_curve: &'a [CurvePoint],
+    data: DataRecord<'a>,
+    peak_resident_bytes: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Timings {
+    /// Wall-clock seconds per stage (a map: the JSON keys are sorted).
+    stages: BTreeMap<String, f64>,
+    total: f64,
+}
+
+#[derive(Serialize)]
+struct EncoderRecord<'a> {
+    feature_len: usize,
+    windows_per_image: usize,
+    train: &'a EncodeStats,
+    test: &'a EncodeStats,
+    /// GEMM flops over the seconds threads spent inside the GEMM: the per-thread rate.
+    gemm_gflops_per_thread_train: f64,
+    /// The share of the threads' encoding time spent in the GEMM.
+    gemm_share_of_train_encoding: f64,
+}
+
+#[derive(Serialize)]
+struct WhiteningRecord<'a> {
+    epsilon: f64,
+    eigenvalues: &'a [f64],
+}
+
+#[derive(Serialize)]
+struct DictionaryRecord<'a> {
+    name: &'a str,
+    atoms: usize,
+    values_per_atom: usize,
+    report: &'a serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct ClassifierRecord<'a> {
+    validation_images: usize,
+    selection: &'a [SelectionRow],
+    chosen_lambda: f64,
+    final_fit: &'a FitReport,
+}
+
+#[derive(Serialize)]
+struct AccuracyRecord {
+    train: f64,
+    validation: f64,
+    test: f64,
+}
+
+#[derive(Serialize)]
+struct DataRecord<'a> {
+    train_images: usize,
+    test_images: usize,
+    image_side: usize,
+    channels: usize,
+    classes: &'a [String],
 }

@@ -1,10 +1,11 @@
-//! The settings of one `features` run, in the checked-config idiom: [`FeaturesParams`] has a
+//! The settings of one `features` run, in the checked-parameters idiom ([`crate::params`]): [`FeaturesParams`] has a
 //! `Default` holding the published settings of Coates, Lee and Ng (AISTATS 2011), every
 //! field's doc gives its default and range, and [`FeaturesParams::check`] turns it into a
 //! [`ValidFeaturesParams`], the only type the pipeline accepts. Errors name the field
 //! (`atoms`, `patch_size`, ...); the command line maps fields to its flags.
 
 use crate::error::{Error, Result};
+use crate::params::{self, Params, Valid, ensure};
 use serde::{Deserialize, Serialize};
 
 /// Where the filter bank comes from.
@@ -36,7 +37,7 @@ impl DictionaryKind {
 }
 
 /// How a window's responses to the atoms become features.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum EncoderKind {
     /// `max(0, d.x - alpha)` and `max(0, -d.x - alpha)`: 2K features per window (Coates and
@@ -69,7 +70,7 @@ impl EncoderKind {
 }
 
 /// The linear classifier on the pooled, standardised features.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClassifierKind {
     /// One-vs-all L2-SVM (squared hinge), as in the paper.
@@ -87,8 +88,19 @@ impl ClassifierKind {
     }
 }
 
+/// How the classifier's objective is minimised (both stop at the same tolerance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Solver {
+    /// Truncated Newton: conjugate gradients on the (generalised) Hessian, then a
+    /// backtracking line search. Each CG step costs one pass over the features.
+    NewtonCg,
+    /// L-BFGS (the `argmin` crate, More-Thuente line search, 10 corrections).
+    Lbfgs,
+}
+
 /// Which space a given bank's atoms live in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum BankSpace {
     /// Atoms apply to normalised, ZCA-whitened windows (as the learned dictionaries do).
@@ -141,6 +153,8 @@ pub struct FeaturesParams {
     pub bank_space: BankSpace,
     /// The classifier. Default `Svm`.
     pub classifier: ClassifierKind,
+    /// The classifier's solver. Default `NewtonCg`.
+    pub solver: Solver,
     /// Candidate L2 weights lambda of the classifier's objective `lambda/2 ||W||^2 + mean
     /// loss`; the one with the best held-out accuracy is refit on every training image.
     /// Default 1e-3, 3e-3, 1e-2, 3e-2, 1e-1 (the paper's code minimises
@@ -150,11 +164,11 @@ pub struct FeaturesParams {
     /// Training images held out to choose lambda. Default 10,000; range 1..training images
     /// (a run with fewer than 5x this many training images holds out a fifth).
     pub validation: usize,
-    /// L-BFGS stops when `||grad J|| <= tol * lambda ||W||` (loss and penalty gradients
+    /// The solver stops when `||grad J|| <= tol * lambda ||W||` (loss and penalty gradients
     /// cancel to this relative precision). Default 1e-2; range (0, 1).
     pub tol: f64,
-    /// L-BFGS iteration cap; reaching it is reported, not an error. Default 1000;
-    /// range 1..=100,000.
+    /// Cap on L-BFGS iterations or Newton steps; reaching it is reported, not an error.
+    /// Default 1000; range 1..=100,000.
     pub max_iter: usize,
     /// Labelled training-set sizes of the learning curve (each capped at the training set,
     /// duplicates dropped). Default 1000, 5000, 10000, 50000; each >= 10; may be empty.
@@ -185,6 +199,7 @@ impl Default for FeaturesParams {
             sparse_coding_epochs: 1.0,
             bank_space: BankSpace::Whitened,
             classifier: ClassifierKind::Svm,
+            solver: Solver::NewtonCg,
             lambdas: vec![1e-3, 3e-3, 1e-2, 3e-2, 1e-1],
             validation: 10_000,
             tol: 1e-2,
@@ -197,142 +212,130 @@ impl Default for FeaturesParams {
 }
 
 /// Parameters that passed [`FeaturesParams::check`]; only these run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ValidFeaturesParams(FeaturesParams);
+pub type ValidFeaturesParams = Valid<FeaturesParams>;
 
-impl std::ops::Deref for ValidFeaturesParams {
-    type Target = FeaturesParams;
-    fn deref(&self) -> &FeaturesParams {
-        &self.0
-    }
-}
-
-impl FeaturesParams {
-    /// Checks every range that does not depend on the data; [`ValidFeaturesParams::check_images`]
-    /// checks the rest once the images are known.
-    pub fn check(&self) -> Result<ValidFeaturesParams> {
-        if !(1..=16384).contains(&self.atoms) {
-            return Err(Error::usage("atoms", self.atoms, "must be in 1..=16384"));
-        }
-        if self.patch_size == 0 || self.patch_size > 64 {
-            return Err(Error::usage(
-                "patch_size",
-                self.patch_size,
-                "must be in 1..=64 (and at most the image side)",
-            ));
-        }
-        if self.stride == 0 || self.stride > self.patch_size {
-            return Err(Error::usage(
-                "stride",
-                self.stride,
-                format!("must be in 1..={} (the patch size)", self.patch_size),
-            ));
-        }
-        if !(self.alpha >= 0.0 && self.alpha.is_finite()) {
-            return Err(Error::usage(
-                "alpha",
-                self.alpha,
-                "must be a finite number >= 0",
-            ));
-        }
+impl Params for FeaturesParams {
+    fn validate(&mut self) -> Result<()> {
+        ensure(
+            (1..=16384).contains(&self.atoms),
+            "atoms",
+            self.atoms,
+            "must be in 1..=16384",
+        )?;
+        ensure(
+            (1..=64).contains(&self.patch_size),
+            "patch_size",
+            self.patch_size,
+            "must be in 1..=64 (and at most the image side)",
+        )?;
+        ensure(
+            (1..=self.patch_size).contains(&self.stride),
+            "stride",
+            self.stride,
+            format!("must be in 1..={} (`patch_size`)", self.patch_size),
+        )?;
+        ensure(
+            self.alpha >= 0.0 && self.alpha.is_finite(),
+            "alpha",
+            self.alpha,
+            "must be a finite number >= 0",
+        )?;
         for (field, v) in [
             ("lasso_lambda", self.lasso_lambda),
             ("zca_epsilon", self.zca_epsilon),
             ("sparse_coding_lambda", self.sparse_coding_lambda),
         ] {
-            if !(v > 0.0 && v.is_finite()) {
-                return Err(Error::usage(field, v, "must be a finite number > 0"));
-            }
+            params::ensure_positive(field, v as f64)?;
         }
-        if !(self.normalization_offset >= 0.0 && self.normalization_offset.is_finite()) {
-            return Err(Error::usage(
-                "normalization_offset",
-                self.normalization_offset,
-                "must be a finite number >= 0",
-            ));
-        }
+        ensure(
+            self.normalization_offset >= 0.0 && self.normalization_offset.is_finite(),
+            "normalization_offset",
+            self.normalization_offset,
+            "must be a finite number >= 0",
+        )?;
         for (field, v) in [("lasso_tol", self.lasso_tol), ("tol", self.tol)] {
-            if !(v > 0.0 && v < 1.0) {
-                return Err(Error::usage(field, v, "must be in (0, 1)"));
-            }
+            ensure(v > 0.0 && v < 1.0, field, v, "must be in (0, 1)")?;
         }
-        if !(1..=100_000_000).contains(&self.patches) {
-            return Err(Error::usage(
-                "patches",
-                self.patches,
-                "must be in 1..=100000000",
-            ));
-        }
+        ensure(
+            (1..=100_000_000).contains(&self.patches),
+            "patches",
+            self.patches,
+            "must be in 1..=100000000",
+        )?;
         let learns = !matches!(self.dictionary, DictionaryKind::Given);
-        if learns && self.patches < self.atoms {
-            return Err(Error::usage(
-                "patches",
-                self.patches,
-                format!("must be at least the number of atoms ({})", self.atoms),
-            ));
-        }
-        if !(1..=10_000).contains(&self.kmeans_iterations) {
-            return Err(Error::usage(
-                "kmeans_iterations",
-                self.kmeans_iterations,
-                "must be in 1..=10000",
-            ));
-        }
-        if !(self.sparse_coding_epochs > 0.0 && self.sparse_coding_epochs <= 1000.0) {
-            return Err(Error::usage(
-                "sparse_coding_epochs",
-                self.sparse_coding_epochs,
-                "must be in (0, 1000]",
-            ));
-        }
-        if self.lambdas.is_empty() || self.lambdas.len() > 32 {
-            return Err(Error::usage(
-                "lambdas",
-                format!("{} values", self.lambdas.len()),
-                "give 1..=32 values",
-            ));
-        }
+        ensure(
+            !learns || self.patches >= self.atoms,
+            "patches",
+            self.patches,
+            format!("must be at least `atoms` ({})", self.atoms),
+        )?;
+        ensure(
+            (1..=10_000).contains(&self.kmeans_iterations),
+            "kmeans_iterations",
+            self.kmeans_iterations,
+            "must be in 1..=10000",
+        )?;
+        ensure(
+            self.sparse_coding_epochs > 0.0 && self.sparse_coding_epochs <= 1000.0,
+            "sparse_coding_epochs",
+            self.sparse_coding_epochs,
+            "must be in (0, 1000]",
+        )?;
+        ensure(
+            (1..=32).contains(&self.lambdas.len()),
+            "lambdas",
+            format!("{} values", self.lambdas.len()),
+            "give 1..=32 values",
+        )?;
         if let Some(bad) = self.lambdas.iter().find(|v| !(**v > 0.0 && v.is_finite())) {
-            return Err(Error::usage(
+            return Err(Error::param(
                 "lambdas",
                 bad,
                 "each must be a finite number > 0",
             ));
         }
-        if self.validation == 0 {
-            return Err(Error::usage("validation", 0, "must be at least 1"));
-        }
-        if !(1..=100_000).contains(&self.max_iter) {
-            return Err(Error::usage(
-                "max_iter",
-                self.max_iter,
-                "must be in 1..=100000",
-            ));
-        }
+        ensure(
+            self.validation >= 1,
+            "validation",
+            self.validation,
+            "must be at least 1",
+        )?;
+        ensure(
+            (1..=100_000).contains(&self.max_iter),
+            "max_iter",
+            self.max_iter,
+            "must be in 1..=100000",
+        )?;
         if let Some(bad) = self.learning_curve.iter().find(|&&n| n < 10) {
-            return Err(Error::usage(
+            return Err(Error::param(
                 "learning_curve",
                 bad,
                 "each size must be at least 10 images",
             ));
         }
-        if !(1..=1024).contains(&self.encode_batch) {
-            return Err(Error::usage(
-                "encode_batch",
-                self.encode_batch,
-                "must be in 1..=1024",
-            ));
-        }
-        Ok(ValidFeaturesParams(self.clone()))
+        ensure(
+            (1..=1024).contains(&self.encode_batch),
+            "encode_batch",
+            self.encode_batch,
+            "must be in 1..=1024",
+        )
     }
 }
 
-impl ValidFeaturesParams {
+impl FeaturesParams {
+    /// Checks every range that does not depend on the data (see [`crate::params`]);
+    /// [`Valid::check_images`] checks the window once the images are known.
+    pub fn check(&self) -> Result<ValidFeaturesParams> {
+        Params::check(self)
+    }
+}
+
+impl Valid<FeaturesParams> {
     /// Checks the window against images of `height` x `width`.
     pub fn check_images(&self, height: usize, width: usize) -> Result<()> {
         let side = height.min(width);
         if self.patch_size > side {
-            return Err(Error::usage(
+            return Err(Error::param(
                 "patch_size",
                 self.patch_size,
                 format!("is larger than the images ({height}x{width})"),
@@ -344,11 +347,6 @@ impl ValidFeaturesParams {
     /// Windows per image side: `(side - patch) / stride + 1`.
     pub fn positions(&self, side: usize) -> usize {
         (side - self.patch_size) / self.stride + 1
-    }
-
-    /// The parameters as given.
-    pub fn inner(&self) -> &FeaturesParams {
-        &self.0
     }
 }
 
@@ -404,11 +402,8 @@ mod tests {
             ),
         ];
         for (field, p) in cases {
-            let msg = p.check().unwrap_err().to_string();
-            assert!(
-                msg.starts_with(&format!("invalid value for {field}:")),
-                "{msg}"
-            );
+            let err = p.check().unwrap_err();
+            assert_eq!(err.param_field(), Some(field), "{err}");
         }
         let v = FeaturesParams::default().check().unwrap();
         assert!(v.check_images(32, 32).is_ok());
@@ -419,11 +414,9 @@ mod tests {
         }
         .check()
         .unwrap();
-        assert!(
-            big.check_images(32, 32)
-                .unwrap_err()
-                .to_string()
-                .contains("patch_size")
+        assert_eq!(
+            big.check_images(32, 32).unwrap_err().param_field(),
+            Some("patch_size")
         );
     }
 }

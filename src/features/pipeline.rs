@@ -14,12 +14,13 @@ use super::classifier::{Accuracy, FitReport, FitSettings, LinearModel, argmax_ro
 use super::encode::{EncodeStats, Encoder};
 use super::params::{BankSpace, DictionaryKind, EncoderKind, ValidFeaturesParams};
 use super::whiten::{Whitening, normalize_rows, sample_windows};
-use crate::dictionary::data::{PatchSource, rng_for};
+use crate::dictionary::data::rng_for;
 use crate::dictionary::kmeans::{KMeansParams, KMeansVariant, kmeans};
-use crate::dictionary::{LearnConfig, Learner, StopRule, normalize_columns};
+use crate::dictionary::{LearnParams, Learner, StopRule, normalize_columns};
 use crate::error::{Error, Result};
 use crate::io::labelled::LabelledImages;
 use crate::observer::Progress;
+use crate::patches::PatchSource;
 use nalgebra::DMatrix;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
@@ -130,7 +131,7 @@ pub fn run(
     let given = match (params.dictionary, given) {
         (DictionaryKind::Given, Some(g)) => {
             if g.bank.nrows() != dim {
-                return Err(Error::usage(
+                return Err(Error::param(
                     "bank",
                     format!("{} values per atom", g.bank.nrows()),
                     format!(
@@ -142,7 +143,7 @@ pub fn run(
             Some(g)
         }
         (DictionaryKind::Given, None) => {
-            return Err(Error::usage("dictionary", "given", "no bank was supplied"));
+            return Err(Error::param("dictionary", "given", "no bank was supplied"));
         }
         (_, _) => None,
     };
@@ -213,7 +214,7 @@ pub fn run(
     };
     let fit_rows = n - validation_images;
     if fit_rows == 0 {
-        return Err(Error::usage(
+        return Err(Error::param(
             "validation",
             validation_images,
             format!("leaves no training images out of {n}"),
@@ -383,7 +384,7 @@ fn check_data(
     test: &LabelledImages,
 ) -> Result<()> {
     if train.is_empty() || test.is_empty() {
-        return Err(Error::usage(
+        return Err(Error::param(
             "data",
             "no images",
             "need training and test images",
@@ -392,7 +393,7 @@ fn check_data(
     if train.height != train.width
         || (test.height, test.width, test.channels) != (train.height, train.width, train.channels)
     {
-        return Err(Error::usage(
+        return Err(Error::param(
             "data",
             format!(
                 "train {}x{}x{}, test {}x{}x{}",
@@ -403,7 +404,7 @@ fn check_data(
     }
     params.check_images(train.height, train.width)?;
     if train.class_names.len() < 2 {
-        return Err(Error::usage(
+        return Err(Error::param(
             "data",
             "one class",
             "a classifier needs 2 or more classes",
@@ -456,15 +457,20 @@ fn learn_dictionary(
         }
         DictionaryKind::SparseCoding => {
             let n = white.len() / dim;
-            let mut config = LearnConfig::new(k, params.sparse_coding_lambda);
-            config.stop = StopRule::Epochs(params.sparse_coding_epochs);
-            config.seed = params.seed;
-            config.validation = (n / 10).min(1000);
-            config.batch = config.batch.min(n - config.validation);
-            let steps = config.total_steps(n - config.validation).unwrap_or(1);
+            let validation = (n / 10).min(1000);
+            let mut config = LearnParams {
+                atoms: k,
+                lambda: params.sparse_coding_lambda,
+                stop: StopRule::Epochs(params.sparse_coding_epochs),
+                seed: params.seed,
+                validation: Some(validation),
+                ..LearnParams::default()
+            };
+            config.batch = config.batch.min(n - validation);
+            let steps = config.total_steps(n - validation).unwrap_or(1);
             // About ten history rows: each codes the held-out windows exactly.
             config.validate_every = (steps / 10).max(1);
-            let mut learner = Learner::new(config, PatchSource::from_rows(dim, white))?;
+            let mut learner = Learner::new(&config.check()?, PatchSource::from_rows(dim, white))?;
             learner.run(progress)?;
             let history = serde_json::to_value(learner.history()).unwrap_or_default();
             Ok((
@@ -529,6 +535,7 @@ pub fn apply_standardisation(x: &mut [f32], mean: &[f32], std: &[f32]) {
 fn fit_settings(params: &ValidFeaturesParams, lambda: f64) -> FitSettings {
     FitSettings {
         kind: params.classifier,
+        solver: params.solver,
         lambda,
         tol: params.tol,
         max_iter: params.max_iter,

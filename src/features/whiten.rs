@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::io::labelled::LabelledImages;
-use crate::linalg::{View, gemm};
+use crate::linalg::{Backend, View, ViewMut, gemm};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
@@ -113,7 +113,7 @@ impl Whitening {
     pub fn estimate(rows: &[f32], dim: usize, epsilon: f64) -> Result<Self> {
         let n = rows.len() / dim;
         if n < 2 {
-            return Err(Error::usage(
+            return Err(Error::param(
                 "patches",
                 n,
                 "whitening needs at least 2 windows",
@@ -141,13 +141,13 @@ impl Whitening {
                 }
                 let mut cov = vec![0f32; dim * dim];
                 gemm(
-                    dim,
-                    b,
-                    dim,
+                    Backend::MatrixMultiply,
+                    (dim, b, dim),
+                    1.0,
                     View::transposed(&centered, dim),
                     View::rows(&centered, dim),
                     0.0,
-                    &mut cov,
+                    ViewMut::rows(&mut cov, dim),
                 );
                 cov.iter().map(|&v| v as f64).collect()
             })
@@ -222,13 +222,13 @@ impl Whitening {
                     }
                 }
                 gemm(
-                    b,
-                    dim,
-                    dim,
+                    Backend::MatrixMultiply,
+                    (b, dim, dim),
+                    1.0,
                     View::rows(&centered, dim),
                     View::rows(&self.matrix, dim),
                     0.0,
-                    dst,
+                    ViewMut::rows(dst, dim),
                 );
             });
         out

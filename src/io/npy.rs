@@ -412,6 +412,27 @@ pub fn read(path: &Path) -> Result<Array> {
     Ok(decode(&header, &data))
 }
 
+/// Fails unless every value of the row-major `data` (`cols` values a row) read from `path`
+/// is finite, naming the first offending entry as "`row` i `col` j" (for example
+/// "patch 2 pixel 5") with its value and `reason`.
+pub fn ensure_finite(
+    path: &Path,
+    data: &[f32],
+    cols: usize,
+    (row, col): (&str, &str),
+    reason: &str,
+) -> Result<()> {
+    match data.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(at) => Err(Error::bad_input(
+            path,
+            &format!("{row} {} {col} {}", at / cols.max(1), at % cols.max(1)),
+            data[at],
+            reason.to_string(),
+        )),
+    }
+}
+
 /// Reads a 2-D `.npy` file as (rows, cols, row-major data), naming `what` in errors.
 pub fn read_matrix(path: &Path) -> Result<(usize, usize, Vec<f32>)> {
     let array = read(path)?;

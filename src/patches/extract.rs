@@ -1,32 +1,32 @@
-//! The extraction pipeline: check outputs and inputs, then stream patches into the `.npy`.
+//! The extraction pipeline, in its order:
 //!
-//! 1. Every output is checked and its temporary file created before any work, so a refusal
-//!    or an unwritable folder costs nothing and leaves nothing behind.
-//! 2. Every input image is decoded once to validate it (in parallel, each discarded at once)
-//!    and hashed; corrupt or too-small files are skipped with a warning (or fail under
-//!    `strict`). Only then are the per-image quotas fixed.
-//! 3. Images are processed one at a time: load, luminance, optional log, whitening, sampling.
-//!    The header is written first (the count is known), then patches in blocks, so memory
-//!    holds one image, its FFT buffers and one block of patches however large the output.
-//!    ZCA needs the patch covariance first, so under ZCA the images are read twice and the
-//!    same positions drawn both times.
+//! 1. [`prepare_outputs`]: every output is checked and its temporary file created before any
+//!    work, so a refusal or an unwritable folder costs nothing and leaves nothing behind.
+//! 2. [`super::inputs`]: every input image is decoded once to validate it and hashed; only
+//!    then are the per-image quotas fixed (in proportion to each image's valid positions).
+//! 3. Under ZCA, [`fit_zca`]: a first pass draws the same patches the writing pass will and
+//!    estimates their covariance.
+//! 4. [`super::writer`]: images are processed one at a time and their patches streamed into
+//!    the `.npy`, so memory holds one image and a few blocks of patches.
+//! 5. The optional per-image CSV table and the sidecar ([`ExtractRecord`]).
 //!
 //! Patches are grouped by image in the file (images in path order); learners should draw
 //! random minibatches rather than read the file in order.
 
+use super::inputs::{self, LOG_OFFSET, Source};
 use super::sample::{self, SampleSpec};
 use super::whiten::{self, CovarianceAccumulator, Zca};
-use super::{ExtractConfig, ImageSource, Whitening, ZCA_FIT_PATCHES, dead_leaves};
+use super::writer::{self, FinalStats};
+use super::{ExtractParams, ImageSource, Whitening, ZCA_FIT_PATCHES, dead_leaves};
 use crate::error::{Error, Result};
 use crate::io::atomic::{self, AtomicFile};
-use crate::io::images::{self, GrayImage};
-use crate::io::{npy, sidecar, table};
+use crate::io::sidecar::{self, Provenance};
+use crate::io::{npy, table};
 use crate::observer::Progress;
-use rayon::prelude::*;
-use serde_json::json;
+use crate::params::Valid;
+use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender};
 use std::time::Instant;
 
 /// What an extraction produced.
@@ -48,43 +48,133 @@ pub struct ExtractSummary {
     pub seconds: f64,
 }
 
-/// An input file left out, with the reason.
-type Skipped = (PathBuf, String);
-
-/// One usable input image.
-struct Source {
-    label: String,
-    path: Option<PathBuf>,
-    width: usize,
-    height: usize,
-    bytes: u64,
-    sha256: Option<String>,
-    seed: Option<u64>,
+/// The temporary files of every output, opened before any work.
+struct Outputs {
+    npy: AtomicFile,
+    sidecar_path: PathBuf,
+    /// Held only to prove the folder is writable; the table is written at the end.
+    sidecar_probe: AtomicFile,
+    csv_probe: Option<AtomicFile>,
 }
 
-/// Patches per block handed to the writer: 4096 x 144 floats = 2.4 MB, big enough that the
-/// per-block costs (ZCA product, write call) vanish, small enough to stay in cache-friendly
-/// territory and bounded memory.
-const BLOCK: usize = 4096;
-
-/// A relative 1/256 of full scale keeps ln() finite on black pixels and about matches the
-/// quantisation step of 8-bit images.
-const LOG_OFFSET: f32 = 1.0 / 256.0;
-
-/// Runs `config`, writing `out` (the `.npy`), its sidecar and, if asked, the CSV table.
+/// Runs `params`, writing `out` (the `.npy`), its sidecar and, if asked, the CSV table.
 /// Existing outputs are refused unless `force`. Progress goes to `progress`.
 pub fn extract(
-    config: &ExtractConfig,
+    params: &Valid<ExtractParams>,
     out: &Path,
     force: bool,
     progress: &dyn Progress,
 ) -> Result<ExtractSummary> {
     let started = Instant::now();
-    config.check()?;
+    let config: &ExtractParams = params;
+    let mut outputs = prepare_outputs(config, out, force)?;
+
+    let t_check = Instant::now();
+    let (sources, skipped) = inputs::gather_sources(config, progress)?;
+    let check_seconds = t_check.elapsed().as_secs_f64();
+    let quotas = quotas(config, &sources);
+    let zca = match config.whitening {
+        Whitening::Zca { epsilon } => Some(fit_zca(config, &sources, &quotas, epsilon, progress)?),
+        _ => None,
+    };
+
+    let shape = [config.count, config.patch_size * config.patch_size];
+    let header = npy::header_bytes(&shape);
+    outputs
+        .npy
+        .writer()
+        .write_all(&header)
+        .map_err(|e| outputs.npy.write_error(e))?;
+    let written = writer::write_patches(
+        config,
+        &sources,
+        &quotas,
+        zca.as_ref(),
+        &mut outputs.npy,
+        progress,
+    )?;
+    let t_commit = Instant::now();
+    outputs.npy.commit()?;
+    let commit_seconds = t_commit.elapsed().as_secs_f64();
+    let p = config.patch_size;
+    progress.finish(&format!("{} patches of {p}x{p}", config.count));
+
+    if let Some(path) = &config.csv {
+        drop(outputs.csv_probe);
+        write_table(path, &sources, &quotas, &written.rejected, force)?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let total_rejected: usize = written.rejected.iter().sum();
+    let record = ExtractRecord {
+        output: OutputRecord {
+            path: out.display().to_string(),
+            shape,
+            dtype: "<f4",
+            layout: "row-major (patches, pixels); each row is one patch, row-major",
+        },
+        parameters: ParametersRecord::new(config),
+        seed: config.seed,
+        inputs: sources
+            .iter()
+            .enumerate()
+            .map(|(k, s)| InputRecord {
+                source: &s.label,
+                path: s.path.as_ref().map(|p| p.display().to_string()),
+                width: s.width,
+                height: s.height,
+                bytes: s.bytes,
+                sha256: s.sha256.as_deref(),
+                generator_seed: s.seed,
+                patches: quotas[k],
+                rejected: written.rejected[k],
+            })
+            .collect(),
+        skipped: skipped
+            .iter()
+            .map(|(p, why)| SkippedRecord {
+                path: p.display().to_string(),
+                reason: why,
+            })
+            .collect(),
+        zca: zca.as_ref().map(|z| ZcaRecord {
+            epsilon_absolute: z.epsilon,
+            eigenvalue_max: z.eigenvalues.first().copied(),
+            eigenvalue_min: z.eigenvalues.last().copied(),
+            fit_patches: zca_stride(config.count).1,
+        }),
+        timings_seconds: Timings {
+            check_inputs: check_seconds,
+            load_and_whiten: written.preprocess_seconds,
+            sample_and_write: written.sample_seconds,
+            commit: commit_seconds,
+            total: seconds,
+        },
+        statistics: Statistics::new(&written.stats, total_rejected),
+    };
+    drop(outputs.sidecar_probe);
+    Provenance::new("extract", record).write(&outputs.sidecar_path, force)?;
+
+    Ok(ExtractSummary {
+        output: out.to_path_buf(),
+        sidecar: outputs.sidecar_path,
+        csv: config.csv.clone(),
+        shape,
+        images_used: sources.len(),
+        images_skipped: skipped.len(),
+        rejected: total_rejected,
+        mean: written.stats.mean,
+        std: written.stats.std,
+        excess_kurtosis: written.stats.excess_kurtosis,
+        seconds,
+    })
+}
+
+/// Checks every output and opens its temporary file, which proves the folders writable.
+fn prepare_outputs(config: &ExtractParams, out: &Path, force: bool) -> Result<Outputs> {
     let sidecar_path = sidecar::path_for(out);
     if sidecar_path == out {
-        return Err(Error::usage(
-            "--out",
+        return Err(Error::param(
+            "out",
             out.display(),
             "must not end in .json (the sidecar takes that name)",
         ));
@@ -98,20 +188,20 @@ pub fn extract(
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         atomic::ensure_dir(dir)?;
     }
-    // Opening the temporary files now proves the folders are writable before any work.
-    let mut npy_file = AtomicFile::create(out, force)?;
-    let sidecar_file = AtomicFile::create(&sidecar_path, force)?;
-    let csv_probe = match &config.csv {
-        Some(p) => Some(AtomicFile::create(p, force)?),
-        None => None,
-    };
+    Ok(Outputs {
+        npy: AtomicFile::create(out, force)?,
+        sidecar_probe: AtomicFile::create(&sidecar_path, force)?,
+        sidecar_path,
+        csv_probe: match &config.csv {
+            Some(p) => Some(AtomicFile::create(p, force)?),
+            None => None,
+        },
+    })
+}
 
-    let t_check = Instant::now();
-    let (sources, skipped) = gather_sources(config, progress)?;
-    let check_seconds = t_check.elapsed().as_secs_f64();
-
+/// Patches per image, in proportion to its number of valid positions.
+fn quotas(config: &ExtractParams, sources: &[Source]) -> Vec<usize> {
     let p = config.patch_size;
-    let dim = p * p;
     let weights: Vec<u64> = sources
         .iter()
         .map(|s| {
@@ -119,353 +209,32 @@ pub fn extract(
             (nx * ny) as u64
         })
         .collect();
-    let quotas = sample::quotas(&weights, config.count);
+    sample::quotas(&weights, config.count)
+}
 
-    let zca = match config.whitening {
-        Whitening::Zca { epsilon } => Some(fit_zca(config, &sources, &quotas, epsilon, progress)?),
-        _ => None,
-    };
-
-    let shape = [config.count, dim];
-    let header = npy::header_bytes(&shape);
-    npy_file
-        .writer()
-        .write_all(&header)
-        .map_err(|e| npy_file.write_error(e))?;
-    let mut rejected = vec![0usize; sources.len()];
-    let mut preprocess_seconds = 0.0;
-    let t_sample = Instant::now();
-    progress.start("extract", Some(config.count as u64));
-    // The kernel's copy into the page cache costs about as much as everything else, so a
-    // second thread writes finished blocks while this one samples the next.
-    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
-    let (spare_tx, spare_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-    let file_writer = npy_file.writer();
-    let (sampled, written): (Result<BlockWriter>, std::io::Result<()>) =
-        std::thread::scope(|scope| {
-            let io = scope.spawn(move || -> std::io::Result<()> {
-                for bytes in full_rx {
-                    file_writer.write_all(&bytes)?;
-                    // The sampler may have finished; a lost spare buffer is harmless.
-                    let _ = spare_tx.send(bytes);
-                }
-                Ok(())
-            });
-            let mut writer =
-                BlockWriter::new(dim, config.dc_removal, zca.as_ref(), full_tx, spare_rx);
-            let result = (|| -> Result<()> {
-                let mut patch_buf = Vec::with_capacity(dim);
-                for (k, source) in sources.iter().enumerate() {
-                    let t = Instant::now();
-                    let img = load_preprocessed(config, source)?;
-                    preprocess_seconds += t.elapsed().as_secs_f64();
-                    let spec = SampleSpec {
-                        patch: p,
-                        margin: config.margin,
-                        quota: quotas[k],
-                        min_std: config.min_std,
-                    };
-                    let mut rng = sample::image_rng(config.seed, k);
-                    rejected[k] = sample::sample_image(
-                        &img,
-                        &spec,
-                        &mut rng,
-                        &source.label,
-                        &mut patch_buf,
-                        |patch| {
-                            if writer.push(patch)? {
-                                progress.advance(writer.written as u64, &source.label);
-                            }
-                            Ok(())
-                        },
-                    )?;
-                }
-                writer.flush()
-            })();
-            // Closing the channel lets the writing thread finish.
-            let writer = result.map(|()| writer.close());
-            let written = io
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("the writing thread panicked")));
-            (writer, written)
-        });
-    // A failed write explains a failed send, so it is reported first.
-    written.map_err(|e| npy_file.write_error(e))?;
-    let writer = sampled?;
-    let sample_seconds = t_sample.elapsed().as_secs_f64() - preprocess_seconds;
-    if writer.written != config.count {
-        return Err(Error::failed(
-            "extract",
-            format!(
-                "wrote {} patches, expected {}",
-                writer.written, config.count
-            ),
-        ));
-    }
-    let t_commit = Instant::now();
-    npy_file.commit()?;
-    let commit_seconds = t_commit.elapsed().as_secs_f64();
-    let stats = writer.stats.finish();
-    progress.finish(&format!("{} patches of {p}x{p}", config.count));
-
-    let csv_path = config.csv.clone();
-    if let Some(path) = &csv_path {
-        drop(csv_probe);
-        let mut t = table::Table::new(&[
-            "index", "source", "width", "height", "sha256", "patches", "rejected",
+/// The per-image CSV table.
+fn write_table(
+    path: &Path,
+    sources: &[Source],
+    quotas: &[usize],
+    rejected: &[usize],
+    force: bool,
+) -> Result<()> {
+    let mut t = table::Table::new(&[
+        "index", "source", "width", "height", "sha256", "patches", "rejected",
+    ]);
+    for (k, s) in sources.iter().enumerate() {
+        t.push(vec![
+            k.to_string(),
+            s.label.clone(),
+            s.width.to_string(),
+            s.height.to_string(),
+            s.sha256.clone().unwrap_or_default(),
+            quotas[k].to_string(),
+            rejected[k].to_string(),
         ]);
-        for (k, s) in sources.iter().enumerate() {
-            t.push(vec![
-                k.to_string(),
-                s.label.clone(),
-                s.width.to_string(),
-                s.height.to_string(),
-                s.sha256.clone().unwrap_or_default(),
-                quotas[k].to_string(),
-                rejected[k].to_string(),
-            ]);
-        }
-        t.write(path, force)?;
     }
-
-    let seconds = started.elapsed().as_secs_f64();
-    let total_rejected: usize = rejected.iter().sum();
-    let mut meta = sidecar::base("extract");
-    meta.insert(
-        "output".into(),
-        json!({"path": out.display().to_string(), "shape": shape, "dtype": "<f4",
-               "layout": "row-major (patches, pixels); each row is one patch, row-major"}),
-    );
-    meta.insert("parameters".into(), parameters_json(config));
-    meta.insert("seed".into(), json!(config.seed));
-    meta.insert(
-        "inputs".into(),
-        json!(
-            sources
-                .iter()
-                .enumerate()
-                .map(|(k, s)| json!({
-                    "source": s.label,
-                    "path": s.path.as_ref().map(|p| p.display().to_string()),
-                    "width": s.width, "height": s.height, "bytes": s.bytes,
-                    "sha256": s.sha256, "generator_seed": s.seed,
-                    "patches": quotas[k], "rejected": rejected[k],
-                }))
-                .collect::<Vec<_>>()
-        ),
-    );
-    meta.insert(
-        "skipped".into(),
-        json!(
-            skipped
-                .iter()
-                .map(|(p, why)| json!({"path": p.display().to_string(), "reason": why}))
-                .collect::<Vec<_>>()
-        ),
-    );
-    if let Some(z) = &zca {
-        meta.insert(
-            "zca".into(),
-            json!({"epsilon_absolute": z.epsilon,
-                   "eigenvalue_max": z.eigenvalues.first(),
-                   "eigenvalue_min": z.eigenvalues.last(),
-                   "fit_patches": zca_stride(config.count).1}),
-        );
-    }
-    meta.insert(
-        "timings_seconds".into(),
-        json!({"check_inputs": check_seconds, "load_and_whiten": preprocess_seconds,
-               "sample_and_write": sample_seconds, "commit": commit_seconds, "total": seconds}),
-    );
-    meta.insert(
-        "statistics".into(),
-        json!({"mean": stats.mean, "std": stats.std, "min": stats.min, "max": stats.max,
-               "excess_kurtosis": stats.excess_kurtosis,
-               "max_abs_patch_mean": stats.max_abs_patch_mean,
-               "rejected_draws": total_rejected}),
-    );
-    drop(sidecar_file);
-    sidecar::write(&sidecar_path, &serde_json::Value::Object(meta), force)?;
-
-    Ok(ExtractSummary {
-        output: out.to_path_buf(),
-        sidecar: sidecar_path,
-        csv: csv_path,
-        shape,
-        images_used: sources.len(),
-        images_skipped: skipped.len(),
-        rejected: total_rejected,
-        mean: stats.mean,
-        std: stats.std,
-        excess_kurtosis: stats.excess_kurtosis,
-        seconds,
-    })
-}
-
-fn parameters_json(config: &ExtractConfig) -> serde_json::Value {
-    let source = match &config.source {
-        ImageSource::BuiltIn { images, size } => json!({"kind": "dead_leaves",
-            "images": images, "size": size, "radius_density": "r^-3",
-            "radius_min": dead_leaves::R_MIN, "radius_max": *size as f64 / 2.0}),
-        ImageSource::Folder(dir) => json!({"kind": "folder", "images": dir.display().to_string()}),
-    };
-    let (f0, eps) = match config.whitening {
-        Whitening::Of { f0 } => (Some(f0), None),
-        Whitening::Zca { epsilon } => (None, Some(epsilon)),
-        Whitening::None => (None, None),
-    };
-    json!({
-        "source": source,
-        "patch_size": config.patch_size,
-        "count": config.count,
-        "seed": config.seed,
-        "whiten": config.whitening.name(),
-        "f0_cycles_per_pixel": f0,
-        "zca_epsilon_relative": eps,
-        "log": config.log,
-        "log_offset": LOG_OFFSET,
-        "dc_removal": config.dc_removal,
-        "margin": config.margin,
-        "min_std": config.min_std,
-        "strict": config.strict,
-        "luminance": "linear (sRGB decoded), Rec. 709 weights",
-        "of_padding": whiten::PAD,
-        "of_image_variance": if f0.is_some() { json!(1.0) } else { json!(null) },
-    })
-}
-
-/// Lists and validates the images (or describes the generated ones).
-fn gather_sources(
-    config: &ExtractConfig,
-    progress: &dyn Progress,
-) -> Result<(Vec<Source>, Vec<Skipped>)> {
-    let dir = match &config.source {
-        ImageSource::BuiltIn { images, size } => {
-            let sources = (0..*images)
-                .map(|k| Source {
-                    label: format!("dead_leaves[{k}]"),
-                    path: None,
-                    width: *size,
-                    height: *size,
-                    bytes: 0,
-                    sha256: None,
-                    seed: Some(sample::image_seed(config.seed, k)),
-                })
-                .collect();
-            return Ok((sources, Vec::new()));
-        }
-        ImageSource::Folder(dir) => dir,
-    };
-    let files = images::list_images(dir)?;
-    if files.is_empty() {
-        return Err(Error::bad_input(
-            dir,
-            "--images",
-            dir.display(),
-            format!(
-                "no image files found (searched recursively for {})",
-                images::EXTENSIONS.join(", ")
-            ),
-        ));
-    }
-    progress.start("checking images", Some(files.len() as u64));
-    let (p, m) = (config.patch_size, config.margin);
-    let checked: Vec<Result<Source>> = files
-        .par_iter()
-        .map(|path| {
-            let bytes = std::fs::read(path).map_err(|source| Error::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let img = images::decode_luminance(&bytes, path)?;
-            if sample::valid_positions(img.width, img.height, p, m).0 == 0 {
-                return Err(Error::bad_input(
-                    path,
-                    "size",
-                    format!("{}x{}", img.width, img.height),
-                    format!(
-                        "smaller than the patch size {p} plus twice the margin {m} ({} pixels)",
-                        p + 2 * m
-                    ),
-                ));
-            }
-            Ok(Source {
-                label: path.strip_prefix(dir).unwrap_or(path).display().to_string(),
-                path: Some(path.clone()),
-                width: img.width,
-                height: img.height,
-                bytes: bytes.len() as u64,
-                sha256: Some(sidecar::sha256_bytes(&bytes)),
-                seed: None,
-            })
-        })
-        .collect();
-    let mut sources = Vec::new();
-    let mut skipped = Vec::new();
-    for (path, result) in files.iter().zip(checked) {
-        match result {
-            Ok(s) => sources.push(s),
-            Err(e) if config.strict => return Err(e),
-            Err(e) => {
-                progress.warn(&format!("skipping {e}"));
-                skipped.push((path.clone(), e.to_string()));
-            }
-        }
-    }
-    progress.finish(&format!(
-        "{} usable, {} skipped",
-        sources.len(),
-        skipped.len()
-    ));
-    if sources.is_empty() {
-        return Err(Error::bad_input(
-            dir,
-            "--images",
-            dir.display(),
-            format!(
-                "none of the {} image files is usable (all skipped: corrupt or smaller than \
-                 the patch plus margin); first: {}",
-                files.len(),
-                skipped.first().map(|s| s.1.as_str()).unwrap_or("")
-            ),
-        ));
-    }
-    Ok((sources, skipped))
-}
-
-/// Loads (or generates) one image and applies log and OF whitening as configured.
-fn load_preprocessed(config: &ExtractConfig, source: &Source) -> Result<GrayImage> {
-    let mut img = match (&source.path, source.seed) {
-        (Some(path), _) => {
-            let bytes = std::fs::read(path).map_err(|e| Error::Read {
-                path: path.clone(),
-                source: e,
-            })?;
-            if source.sha256.as_deref() != Some(sidecar::sha256_bytes(&bytes).as_str()) {
-                return Err(Error::failed(
-                    path.display().to_string(),
-                    "the file changed while extract was running",
-                ));
-            }
-            images::decode_luminance(&bytes, path)?
-        }
-        (None, Some(seed)) => GrayImage {
-            width: source.width,
-            height: source.height,
-            data: dead_leaves::generate(source.width, seed),
-        },
-        (None, None) => unreachable!("a source is a file or a generated image"),
-    };
-    if config.log {
-        img.data
-            .iter_mut()
-            .for_each(|v| *v = (*v + LOG_OFFSET).ln());
-    }
-    if let Whitening::Of { f0 } = config.whitening {
-        img = whiten::of_filter(&img, f0 as f32);
-        whiten::scale_to_unit_variance(&mut img, config.margin);
-    }
-    Ok(img)
+    t.write(path, force)
 }
 
 /// (stride, number of patches) used to fit the ZCA covariance: every stride-th patch.
@@ -477,7 +246,7 @@ fn zca_stride(count: usize) -> (usize, usize) {
 /// First ZCA pass: draw the same patches the writing pass will draw, and accumulate the
 /// covariance of every stride-th one.
 fn fit_zca(
-    config: &ExtractConfig,
+    config: &ExtractParams,
     sources: &[Source],
     quotas: &[usize],
     epsilon: f64,
@@ -491,7 +260,7 @@ fn fit_zca(
     let mut centred = vec![0.0f32; dim];
     progress.start("ZCA covariance", Some(config.count as u64));
     for (k, source) in sources.iter().enumerate() {
-        let img = load_preprocessed(config, source)?;
+        let img = inputs::load_preprocessed(config, source)?;
         let spec = SampleSpec {
             patch: config.patch_size,
             margin: config.margin,
@@ -517,204 +286,161 @@ fn fit_zca(
     Ok(Zca::fit(&mean, cov, epsilon))
 }
 
-/// Collects patches into blocks, transforms each block (DC removal, ZCA), accumulates
-/// statistics, and writes it as little-endian float32.
-///
-/// A block is processed in parallel in chunks of a fixed [`CHUNK`] patches whose partial
-/// statistics are combined in chunk order: the work per chunk and the order of every sum are
-/// the same whatever the thread count, so the output and the sidecar are too.
-struct BlockWriter<'a> {
-    dim: usize,
+/// The sidecar of a patch file.
+#[derive(Serialize)]
+struct ExtractRecord<'a> {
+    output: OutputRecord,
+    parameters: ParametersRecord,
+    seed: u64,
+    inputs: Vec<InputRecord<'a>>,
+    skipped: Vec<SkippedRecord<'a>>,
+    /// Present under ZCA whitening only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    zca: Option<ZcaRecord>,
+    timings_seconds: Timings,
+    statistics: Statistics,
+}
+
+#[derive(Serialize)]
+struct OutputRecord {
+    path: String,
+    shape: [usize; 2],
+    dtype: &'static str,
+    layout: &'static str,
+}
+
+/// Every parameter, with the constants of the method.
+#[derive(Serialize)]
+struct ParametersRecord {
+    source: SourceRecord,
+    patch_size: usize,
+    count: usize,
+    seed: u64,
+    whiten: &'static str,
+    f0_cycles_per_pixel: Option<f64>,
+    zca_epsilon_relative: Option<f64>,
+    log: bool,
+    log_offset: f32,
     dc_removal: bool,
-    zca: Option<&'a Zca>,
-    block: Vec<f32>,
-    bytes: Vec<u8>,
-    partials: Vec<Moments>,
-    written: usize,
-    stats: Moments,
-    /// Finished blocks go to the writing thread, and their buffers come back for reuse.
-    full: Option<SyncSender<Vec<u8>>>,
-    spare: Receiver<Vec<u8>>,
+    margin: usize,
+    min_std: f32,
+    strict: bool,
+    luminance: &'static str,
+    of_padding: usize,
+    of_image_variance: Option<f64>,
 }
 
-/// Patches per parallel work item within a block.
-const CHUNK: usize = 256;
+#[derive(Serialize)]
+#[serde(tag = "kind")]
+enum SourceRecord {
+    #[serde(rename = "dead_leaves")]
+    DeadLeaves {
+        images: usize,
+        size: usize,
+        radius_density: &'static str,
+        radius_min: f64,
+        radius_max: f64,
+    },
+    #[serde(rename = "folder")]
+    Folder { images: String },
+}
 
-impl<'a> BlockWriter<'a> {
-    fn new(
-        dim: usize,
-        dc_removal: bool,
-        zca: Option<&'a Zca>,
-        full: SyncSender<Vec<u8>>,
-        spare: Receiver<Vec<u8>>,
-    ) -> Self {
+impl ParametersRecord {
+    fn new(config: &ExtractParams) -> Self {
+        let (f0, eps) = match config.whitening {
+            Whitening::Of { f0 } => (Some(f0), None),
+            Whitening::Zca { epsilon } => (None, Some(epsilon)),
+            Whitening::None => (None, None),
+        };
         Self {
-            full: Some(full),
-            spare,
-            dim,
-            dc_removal,
-            zca,
-            block: Vec::with_capacity(BLOCK * dim),
-            bytes: Vec::with_capacity(BLOCK * dim * 4),
-            partials: Vec::with_capacity(BLOCK / CHUNK + 1),
-            written: 0,
-            stats: Moments::default(),
-        }
-    }
-
-    /// Adds one patch; returns true when a block was written.
-    fn push(&mut self, patch: &[f32]) -> Result<bool> {
-        self.block.extend_from_slice(patch);
-        if self.block.len() == BLOCK * self.dim {
-            self.flush()?;
-            return Ok(true);
-        }
-        Ok(false)
-    }
-
-    /// Stops sending; the writing thread ends once it has written what it holds.
-    fn close(mut self) -> Self {
-        self.full = None;
-        self
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if self.block.is_empty() {
-            return Ok(());
-        }
-        let (dim, dc_removal, zca) = (self.dim, self.dc_removal, self.zca);
-        let rows = self.block.len() / dim;
-        self.bytes.resize(self.block.len() * 4, 0);
-        self.block
-            .par_chunks_mut(CHUNK * dim)
-            .zip(self.bytes.par_chunks_mut(CHUNK * dim * 4))
-            .map_init(Vec::new, |scratch, (chunk, out)| {
-                if dc_removal {
-                    sample::remove_dc(chunk, dim);
-                }
-                if let Some(z) = zca {
-                    z.apply(chunk, chunk.len() / dim, scratch);
-                    if dc_removal {
-                        // ZCA maps zero-mean patches to nearly zero-mean ones; make it exact.
-                        sample::remove_dc(chunk, dim);
-                    }
-                }
-                for (dst, v) in out.chunks_exact_mut(4).zip(chunk.iter()) {
-                    dst.copy_from_slice(&v.to_le_bytes());
-                }
-                let mut m = Moments::default();
-                m.add_block(chunk, dim);
-                m
-            })
-            .collect_into_vec(&mut self.partials);
-        for m in &self.partials {
-            self.stats.merge(m);
-        }
-        let next = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(BLOCK * dim * 4));
-        let full = std::mem::replace(&mut self.bytes, next);
-        let sent = self.full.as_ref().map(|tx| tx.send(full));
-        if !matches!(sent, Some(Ok(()))) {
-            return Err(Error::failed("extract", "the writing thread stopped"));
-        }
-        self.written += rows;
-        self.block.clear();
-        Ok(())
-    }
-}
-
-/// Running raw moments of every written value, in f64.
-struct Moments {
-    n: f64,
-    s1: f64,
-    s2: f64,
-    s3: f64,
-    s4: f64,
-    min: f32,
-    max: f32,
-    max_abs_patch_mean: f64,
-}
-
-impl Default for Moments {
-    fn default() -> Self {
-        Self {
-            n: 0.0,
-            s1: 0.0,
-            s2: 0.0,
-            s3: 0.0,
-            s4: 0.0,
-            min: f32::INFINITY,
-            max: f32::NEG_INFINITY,
-            max_abs_patch_mean: 0.0,
+            source: match &config.source {
+                ImageSource::BuiltIn { images, size } => SourceRecord::DeadLeaves {
+                    images: *images,
+                    size: *size,
+                    radius_density: "r^-3",
+                    radius_min: dead_leaves::R_MIN,
+                    radius_max: *size as f64 / 2.0,
+                },
+                ImageSource::Folder(dir) => SourceRecord::Folder {
+                    images: dir.display().to_string(),
+                },
+            },
+            patch_size: config.patch_size,
+            count: config.count,
+            seed: config.seed,
+            whiten: config.whitening.name(),
+            f0_cycles_per_pixel: f0,
+            zca_epsilon_relative: eps,
+            log: config.log,
+            log_offset: LOG_OFFSET,
+            dc_removal: config.dc_removal,
+            margin: config.margin,
+            min_std: config.min_std,
+            strict: config.strict,
+            luminance: "linear (sRGB decoded), Rec. 709 weights",
+            of_padding: whiten::PAD,
+            of_image_variance: f0.map(|_| 1.0),
         }
     }
 }
 
-struct FinalStats {
+#[derive(Serialize)]
+struct InputRecord<'a> {
+    source: &'a str,
+    path: Option<String>,
+    width: usize,
+    height: usize,
+    bytes: u64,
+    sha256: Option<&'a str>,
+    generator_seed: Option<u64>,
+    patches: usize,
+    rejected: usize,
+}
+
+#[derive(Serialize)]
+struct SkippedRecord<'a> {
+    path: String,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct ZcaRecord {
+    epsilon_absolute: f64,
+    eigenvalue_max: Option<f64>,
+    eigenvalue_min: Option<f64>,
+    fit_patches: usize,
+}
+
+#[derive(Serialize)]
+struct Timings {
+    check_inputs: f64,
+    load_and_whiten: f64,
+    sample_and_write: f64,
+    commit: f64,
+    total: f64,
+}
+
+#[derive(Serialize)]
+struct Statistics {
     mean: f64,
     std: f64,
     min: f64,
     max: f64,
     excess_kurtosis: f64,
     max_abs_patch_mean: f64,
+    rejected_draws: usize,
 }
 
-impl Moments {
-    fn add_block(&mut self, block: &[f32], dim: usize) {
-        for patch in block.chunks_exact(dim) {
-            let (mut p1, mut p2, mut p3, mut p4) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-            let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-            for &v in patch {
-                let x = v as f64;
-                let x2 = x * x;
-                p1 += x;
-                p2 += x2;
-                p3 += x2 * x;
-                p4 += x2 * x2;
-                lo = lo.min(v);
-                hi = hi.max(v);
-            }
-            self.s1 += p1;
-            self.s2 += p2;
-            self.s3 += p3;
-            self.s4 += p4;
-            self.min = self.min.min(lo);
-            self.max = self.max.max(hi);
-            self.max_abs_patch_mean = self.max_abs_patch_mean.max((p1 / dim as f64).abs());
-        }
-        self.n += block.len() as f64;
-    }
-
-    fn merge(&mut self, other: &Moments) {
-        self.n += other.n;
-        self.s1 += other.s1;
-        self.s2 += other.s2;
-        self.s3 += other.s3;
-        self.s4 += other.s4;
-        self.min = self.min.min(other.min);
-        self.max = self.max.max(other.max);
-        self.max_abs_patch_mean = self.max_abs_patch_mean.max(other.max_abs_patch_mean);
-    }
-
-    fn finish(&self) -> FinalStats {
-        let n = self.n.max(1.0);
-        let m = self.s1 / n;
-        let (e2, e3, e4) = (self.s2 / n, self.s3 / n, self.s4 / n);
-        let var = (e2 - m * m).max(0.0);
-        let c4 = e4 - 4.0 * m * e3 + 6.0 * m * m * e2 - 3.0 * m.powi(4);
-        FinalStats {
-            mean: m,
-            std: var.sqrt(),
-            min: self.min as f64,
-            max: self.max as f64,
-            excess_kurtosis: if var > 0.0 {
-                c4 / (var * var) - 3.0
-            } else {
-                f64::NAN
-            },
-            max_abs_patch_mean: self.max_abs_patch_mean,
+impl Statistics {
+    fn new(s: &FinalStats, rejected_draws: usize) -> Self {
+        Self {
+            mean: s.mean,
+            std: s.std,
+            min: s.min,
+            max: s.max,
+            excess_kurtosis: s.excess_kurtosis,
+            max_abs_patch_mean: s.max_abs_patch_mean,
+            rejected_draws,
         }
     }
 }

@@ -3,7 +3,8 @@
 //! who want to check their own images.
 
 use crate::io::images::GrayImage;
-use rustfft::FftPlanner;
+use crate::linalg::fft::{Fft2d, bin_frequency};
+use rustfft::FftDirection;
 use rustfft::num_complex::Complex64;
 
 /// The radially averaged amplitude spectrum of `img`: element k is the mean |F| over the
@@ -27,37 +28,22 @@ pub fn radial_amplitude(img: &GrayImage) -> Vec<(f64, f64)> {
             Complex64::new((img.data[i] as f64 - mean) * hann(x, w) * hann(y, h), 0.0)
         })
         .collect();
-    let mut planner = FftPlanner::<f64>::new();
-    let fx = planner.plan_fft_forward(w);
-    for row in buf.chunks_exact_mut(w) {
-        fx.process(row);
-    }
-    let fy = planner.plan_fft_forward(h);
-    let mut col = vec![Complex64::new(0.0, 0.0); h];
+    let fft = Fft2d::<f64>::new(w, h);
+    fft.transform_rows(&mut buf, 0..h, FftDirection::Forward);
     let bins = n / 2;
     let mut sum = vec![0.0f64; bins];
     let mut count = vec![0usize; bins];
-    let signed = |k: usize, len: usize| {
-        (if k <= len / 2 {
-            k as f64
-        } else {
-            k as f64 - len as f64
-        }) / len as f64
-    };
-    for x in 0..w {
-        for y in 0..h {
-            col[y] = buf[y * w + x];
-        }
-        fy.process(&mut col);
-        for (y, v) in col.iter().enumerate() {
-            let f = (signed(x, w).powi(2) + signed(y, h).powi(2)).sqrt();
+    fft.for_each_column(&mut buf, |x, column, scratch| {
+        fft.transform_column(column, FftDirection::Forward, scratch);
+        for (y, v) in column.iter().enumerate() {
+            let f = (bin_frequency(x, w).powi(2) + bin_frequency(y, h).powi(2)).sqrt();
             let k = (f * n as f64) as usize;
             if k < bins {
                 sum[k] += v.norm();
                 count[k] += 1;
             }
         }
-    }
+    });
     (1..bins)
         .filter(|&k| count[k] > 0)
         .map(|k| (k as f64 / n as f64, sum[k] / count[k] as f64))

@@ -15,10 +15,11 @@
 //!   of near-zero variance (such as the removed DC component) are not blown up.
 
 use crate::io::images::GrayImage;
-use crate::linalg::{View, ViewMut, sgemm};
+use crate::linalg::fft::{Fft2d, bin_frequency};
+use crate::linalg::{Backend, View, ViewMut, gemm};
 use nalgebra::DMatrix;
 use rayon::prelude::*;
-use rustfft::FftPlanner;
+use rustfft::FftDirection;
 use rustfft::num_complex::Complex32;
 
 /// Mirror padding on each side before the FFT. The filter's kernel falls off as 1/r^3, so
@@ -51,16 +52,6 @@ fn mirror(i: isize, n: usize) -> usize {
     (if m < n { m } else { period - 1 - m }) as usize
 }
 
-/// Signed frequency in cycles/sample of FFT bin `k` of a length-`n` transform.
-fn bin_frequency(k: usize, n: usize) -> f32 {
-    let k = if k <= n / 2 {
-        k as f32
-    } else {
-        k as f32 - n as f32
-    };
-    k / n as f32
-}
-
 /// The Olshausen-Field whitening filter's gain at radial frequency `f` (cycles/pixel).
 pub fn of_gain(f: f32, f0: f32) -> f32 {
     f * (-(f / f0).powi(4)).exp()
@@ -71,78 +62,41 @@ pub fn of_gain(f: f32, f0: f32) -> f32 {
 pub fn of_filter(img: &GrayImage, f0: f32) -> GrayImage {
     let (w, h) = (img.width, img.height);
     let (pw, ph) = (fft_len(w + 2 * PAD), fft_len(h + 2 * PAD));
-    let mut planner = FftPlanner::<f32>::new();
-    let row_fwd = planner.plan_fft_forward(pw);
-    let row_inv = planner.plan_fft_inverse(pw);
-    let col_fwd = planner.plan_fft_forward(ph);
-    let col_inv = planner.plan_fft_inverse(ph);
-    let zero = Complex32::new(0.0, 0.0);
-
-    let mut rows = vec![zero; ph * pw];
-    let scratch_len = row_fwd.get_inplace_scratch_len();
-    rows.par_chunks_mut(pw).enumerate().for_each_init(
-        || vec![zero; scratch_len],
-        |scratch, (y, row)| {
-            let src = &img.data[mirror(y as isize - PAD as isize, h) * w..][..w];
-            for (x, v) in row.iter_mut().enumerate() {
-                *v = Complex32::new(src[mirror(x as isize - PAD as isize, w)], 0.0);
-            }
-            row_fwd.process_with_scratch(row, scratch);
-        },
-    );
-
-    let mut cols = vec![zero; ph * pw];
-    transpose(&rows, &mut cols, ph, pw);
-    let scratch_len = col_fwd
-        .get_inplace_scratch_len()
-        .max(col_inv.get_inplace_scratch_len());
-    cols.par_chunks_mut(ph).enumerate().for_each_init(
-        || vec![zero; scratch_len],
-        |scratch, (kx, col)| {
-            col_fwd.process_with_scratch(col, scratch);
-            let fx = bin_frequency(kx, pw);
-            for (ky, v) in col.iter_mut().enumerate() {
-                let fy = bin_frequency(ky, ph);
-                *v *= of_gain((fx * fx + fy * fy).sqrt(), f0);
-            }
-            col_inv.process_with_scratch(col, scratch);
-        },
-    );
-    transpose(&cols, &mut rows, pw, ph);
-
+    let fft = Fft2d::<f32>::new(pw, ph);
+    let mut grid = vec![Complex32::new(0.0, 0.0); ph * pw];
+    grid.par_chunks_mut(pw).enumerate().for_each(|(y, row)| {
+        let src = &img.data[mirror(y as isize - PAD as isize, h) * w..][..w];
+        for (x, v) in row.iter_mut().enumerate() {
+            *v = Complex32::new(src[mirror(x as isize - PAD as isize, w)], 0.0);
+        }
+    });
+    fft.par_transform_rows(&mut grid, 0..ph, FftDirection::Forward);
+    // Each column is transformed, filtered and transformed back in one visit.
+    fft.par_for_each_column(&mut grid, |kx, column, scratch| {
+        fft.transform_column(column, FftDirection::Forward, scratch);
+        // The bin frequencies in float32, as k / n is rounded once either way.
+        let fx = bin_frequency(kx, pw) as f32;
+        for (ky, v) in column.iter_mut().enumerate() {
+            let fy = bin_frequency(ky, ph) as f32;
+            *v *= of_gain((fx * fx + fy * fy).sqrt(), f0);
+        }
+        fft.transform_column(column, FftDirection::Inverse, scratch);
+    });
     // Only the rows of the original image need the inverse row transform.
+    fft.par_transform_rows(&mut grid, PAD..PAD + h, FftDirection::Inverse);
     let scale = 1.0 / (pw * ph) as f32;
     let mut out = vec![0.0f32; w * h];
-    let scratch_len = row_inv.get_inplace_scratch_len();
     out.par_chunks_mut(w)
-        .zip(rows[PAD * pw..(PAD + h) * pw].par_chunks_mut(pw))
-        .for_each_init(
-            || vec![zero; scratch_len],
-            |scratch, (dst, row)| {
-                row_inv.process_with_scratch(row, scratch);
-                for (d, v) in dst.iter_mut().zip(&row[PAD..PAD + w]) {
-                    *d = v.re * scale;
-                }
-            },
-        );
+        .zip(grid[PAD * pw..(PAD + h) * pw].par_chunks(pw))
+        .for_each(|(dst, row)| {
+            for (d, v) in dst.iter_mut().zip(&row[PAD..PAD + w]) {
+                *d = v.re * scale;
+            }
+        });
     GrayImage {
         width: w,
         height: h,
         data: out,
-    }
-}
-
-/// Transposes `src` (rows x cols, row-major) into `dst` (cols x rows), in cache-sized tiles.
-fn transpose(src: &[Complex32], dst: &mut [Complex32], rows: usize, cols: usize) {
-    const TILE: usize = 32;
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
-                }
-            }
-        }
     }
 }
 
@@ -297,7 +251,8 @@ impl Zca {
         tmp.clear();
         tmp.resize(rows * d, 0.0);
         let (a, w) = (View::rows(block, d), View::rows(&self.matrix, d));
-        sgemm((rows, d, d), 1.0, a, w, 0.0, ViewMut::rows(tmp, d));
+        let out = ViewMut::rows(tmp, d);
+        gemm(Backend::MatrixMultiply, (rows, d, d), 1.0, a, w, 0.0, out);
         block.copy_from_slice(tmp);
     }
 }

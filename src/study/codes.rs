@@ -9,7 +9,7 @@
 //! all values (CNN: of the pre-activations).
 
 use crate::analysis::sparsity::{excess_kurtosis, hoyer};
-use crate::coding::{CodingParams, PreparedDictionary, coder_by_name};
+use crate::coding::{Coder, CodingParams, PreparedDictionary};
 use crate::error::Result;
 use crate::io::images::{GrayImage, srgb_to_linear};
 use crate::io::labelled::LabelledImages;
@@ -78,7 +78,7 @@ pub fn code_sparsity(
     let x = DMatrix::from_vec(k * k, patches, x);
     let mut codes = DMatrix::<f32>::zeros(atoms, patches);
     let params = CodingParams::new(lambda).check()?;
-    let report = coder_by_name("cd")?.encode(&d, &x, &mut codes, &params)?;
+    let report = Coder::Cd.build().encode(&d, &x, &mut codes, &params)?;
     let values = codes.as_slice();
     let zeros = values.iter().filter(|&&v| v == 0.0).count();
     let hoyers: Vec<f64> = values

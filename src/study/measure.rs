@@ -1,14 +1,29 @@
-//! Measurements of one filter bank against the study's dictionary: matched similarity with
-//! its phase-randomised null baseline, the Gabor-fit and localization distributions, the
-//! two-sample tests of orientation, frequency, nx and ny, and the filters' own sparsity.
-//! One call per (run, epoch); the report turns the records into CSV rows.
+//! Stage 4 of a study, the measurements. Each filter bank is measured against the study's
+//! dictionary: matched similarity with its phase-randomised null baseline, the Gabor-fit
+//! and localization distributions, the two-sample tests of orientation, frequency, nx and
+//! ny, and the filters' own sparsity; one call per (run, epoch) in [`measure_run`]. The
+//! second layer of the plain run is shown by its units' preferred inputs ([`conv2`]). The
+//! report turns the records into CSV rows.
 
+use super::layout;
+use super::params::ValidStudyParams;
+use super::plan::Run;
+use super::report::{Conv2Record, RunRecord};
+use crate::analysis::compare::{CompareOptions, compare_measured, measure_luminance};
 use crate::analysis::gabor::FitOptions;
-use crate::analysis::measures::{FilterMeasures, MeasureOptions};
-use crate::analysis::report::{CompareOptions, compare_measured, measure_luminance};
+use crate::analysis::measures::{FilterMeasures, MeasureOptions, measure_bank};
+use crate::analysis::planes::{ColourMode, planes};
 use crate::analysis::stats::summarise;
+use crate::cnn::checkpoint::Checkpoint;
+use crate::cnn::log::epoch_bank;
+use crate::cnn::visualize::preferred_inputs_of;
+use crate::cnn::{AscentParams, ConvLayer};
+use crate::error::Result;
+use crate::io::npy;
 use crate::observer::Silent;
-use crate::viz::montage::Bank;
+use crate::params::Params;
+use crate::viz::montage::{self, Bank, MontageOptions};
+use std::path::Path;
 
 /// Gabor fits at or above this R^2 count as "Gabor-like" (the emergence test's threshold).
 pub const GOOD_R2: f64 = 0.7;
@@ -117,4 +132,65 @@ pub fn against_dictionary(bank: &Bank, reference: &Reference) -> BankMeasures {
         filter_kurtosis: mean_of(|m| m.excess_kurtosis),
         filters: c.measures_a,
     }
+}
+
+/// Reads the bank at `path` and measures it against the dictionary.
+pub fn bank_file(path: &Path, reference: &Reference) -> Result<BankMeasures> {
+    let a = npy::read(path)?;
+    let bank = Bank::from_shape(&a.data, &a.shape, path)?;
+    Ok(against_dictionary(&bank, reference))
+}
+
+/// Every logged epoch's first layer of `run` against the dictionary, with the run's metrics.
+pub fn measure_run(
+    out: &Path,
+    c: &ValidStudyParams,
+    run: &Run,
+    dictionary: &Reference,
+) -> Result<RunRecord> {
+    let dir = run.dir(out);
+    let (ck, _) = Checkpoint::read(&dir)?;
+    let banks = (0..=c.epochs)
+        .map(|epoch| bank_file(&epoch_bank(&dir, epoch), dictionary))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RunRecord {
+        run: run.clone(),
+        metrics: ck.metrics,
+        banks,
+    })
+}
+
+/// Preferred inputs of the second convolution's units in `run`: written as a montage, and
+/// measured like filters (through their luminance).
+pub fn conv2(out: &Path, c: &ValidStudyParams, run: &Run) -> Result<Conv2Record> {
+    let (_, net) = Checkpoint::read(&run.dir(out))?;
+    let ascent = AscentParams {
+        steps: c.ascent_steps,
+        seed: c.seed,
+        ..AscentParams::default()
+    }
+    .check()?;
+    let conv2 = ConvLayer::new(2).expect("2 >= 1");
+    let p = preferred_inputs_of(&net, conv2, &ascent)?;
+    let shape = [p.units, p.channels, p.side, p.side];
+    let png = out.join(layout::CONV2_PNG);
+    let bank = Bank::from_shape(&p.data, &shape, &png)?;
+    montage::write_png(
+        &montage::render(&bank, &MontageOptions::default()),
+        &png,
+        true,
+    )?;
+    let measures = measure_bank(
+        &planes(&bank, ColourMode::Luminance),
+        &MeasureOptions {
+            seed: c.seed,
+            ..Default::default()
+        },
+        &Silent,
+    );
+    Ok(Conv2Record {
+        run: run.name(),
+        responses: p.responses,
+        measures,
+    })
 }

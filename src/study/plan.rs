@@ -7,13 +7,10 @@
 //! the study's seeds, because their accuracies are compared with each other; the other
 //! variants run once, with the first seed, and are compared along their training curves.
 
-use super::{StudyConfig, layout};
-use crate::cnn::data::{Augment, DataOptions};
-use crate::cnn::init::Init;
+use super::layout;
+use super::params::ValidStudyParams;
+use crate::cnn::TrainParams;
 use crate::cnn::loss::Loss;
-use crate::cnn::net::ReferenceOptions;
-use crate::cnn::optim::{OptimizerConfig, OptimizerKind, Schedule};
-use crate::cnn::train::TrainConfig;
 use std::path::{Path, PathBuf};
 
 /// What the first layer is during training.
@@ -189,7 +186,7 @@ impl Run {
 }
 
 /// Every run of a study, variants in report order, seeds ascending.
-pub fn runs(config: &StudyConfig) -> Vec<Run> {
+pub fn runs(config: &ValidStudyParams) -> Vec<Run> {
     let seeds = config.replicate_seeds();
     variants()
         .into_iter()
@@ -204,52 +201,34 @@ pub fn runs(config: &StudyConfig) -> Vec<Run> {
         .collect()
 }
 
-/// The training configuration of `run` inside the study folder `study`.
-pub fn train_config(config: &StudyConfig, run: &Run, study: &Path) -> TrainConfig {
+/// The training params of `run` inside the study folder `study`: the study's settings and
+/// the variant's one change, everything else at `TrainParams`'s defaults (SGD, constant
+/// rate, He initialisation, no augmentation).
+pub fn train_params(config: &ValidStudyParams, run: &Run, study: &Path) -> TrainParams {
     let v = run.variant;
-    TrainConfig {
-        data: config.data.clone(),
-        data_options: DataOptions {
-            grayscale: !v.colour,
-            test_fraction: 0.2,
-            train_limit: config.train_limit,
-            test_limit: config.test_limit,
-        },
-        arch: ReferenceOptions {
-            conv1_filters: config.filters,
-            conv1_kernel: config.kernel,
-            batch_norm: v.batch_norm,
-            dropout: if v.dropout { config.dropout } else { 0.0 },
-            ..ReferenceOptions::default()
-        },
-        init: Init::He,
+    TrainParams {
+        grayscale: !v.colour,
+        train_limit: config.train_limit,
+        test_limit: config.test_limit,
+        conv1_filters: Some(config.filters),
+        conv1_kernel: config.kernel,
+        batch_norm: v.batch_norm,
+        dropout: if v.dropout { config.dropout } else { 0.0 },
         conv1_init: v.first_layer.bank().map(|b| study.join(b)),
         freeze_conv1: v.first_layer.frozen(),
         loss: v.loss,
-        optimizer: OptimizerConfig {
-            kind: OptimizerKind::Sgd,
-            momentum: config.momentum,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: if v.weight_decay {
-                config.weight_decay
-            } else {
-                0.0
-            },
+        momentum: config.momentum,
+        weight_decay: if v.weight_decay {
+            config.weight_decay
+        } else {
+            0.0
         },
         lr: config.lr * v.lr_scale,
-        schedule: Schedule::Constant,
-        lr_step: 10,
-        lr_gamma: 0.1,
         epochs: config.epochs,
         batch_size: config.batch_size,
         seed: run.seed,
-        augment: Augment {
-            crop_pad: 0,
-            flip: false,
-        },
         activation_sample: config.activation_sample,
+        ..TrainParams::default()
     }
 }
 

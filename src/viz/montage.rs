@@ -3,71 +3,23 @@
 //! read at a glance whatever its norm.
 
 use crate::error::{Error, Result};
+use crate::params::{Params, Valid, ensure};
 use image::{Rgb, RgbImage};
 use std::path::Path;
 
-/// A bank of filters, row-major: `count` filters of `channels` x `size` x `size` values
-/// (PyTorch's (filters, channels, k, k) layout; a dictionary is channels = 1).
-#[derive(Debug, Clone, Copy)]
-pub struct Bank<'a> {
-    pub data: &'a [f32],
-    pub count: usize,
-    pub channels: usize,
-    pub size: usize,
-}
-
-impl<'a> Bank<'a> {
-    /// Interprets an array of shape (atoms, pixels) with square patches, or
-    /// (filters, channels, k, k). `path` labels errors.
-    pub fn from_shape(data: &'a [f32], shape: &[usize], path: &Path) -> Result<Self> {
-        match *shape {
-            [count, pixels] => {
-                let size = (pixels as f64).sqrt().round() as usize;
-                if size * size != pixels || pixels == 0 {
-                    return Err(Error::bad_input(
-                        path,
-                        "shape",
-                        format!("{shape:?}"),
-                        "a 2-D filter bank needs square patches: (atoms, size*size)",
-                    ));
-                }
-                Ok(Self {
-                    data,
-                    count,
-                    channels: 1,
-                    size,
-                })
-            }
-            [count, channels, h, w] if h == w && h > 0 && channels > 0 => Ok(Self {
-                data,
-                count,
-                channels,
-                size: h,
-            }),
-            _ => Err(Error::bad_input(
-                path,
-                "shape",
-                format!("{shape:?}"),
-                "expected (atoms, size*size) or (filters, channels, k, k) with square kernels",
-            )),
-        }
-    }
-
-    /// The values of filter `i`.
-    pub fn filter(&self, i: usize) -> &'a [f32] {
-        let n = self.channels * self.size * self.size;
-        &self.data[i * n..(i + 1) * n]
-    }
-}
+/// The filter bank type, defined in [`crate::bank`]; re-exported here because montages are
+/// where most callers meet it.
+pub use crate::bank::Bank;
 
 /// Layout options for [`render`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MontageOptions {
-    /// Filters per row; 0 picks a near-square grid.
+    /// Filters per row; 0 picks a near-square grid. Default 0; range 0..=4096.
     pub columns: usize,
     /// Screen pixels per filter pixel; 0 picks one so tiles are about 48 pixels wide.
+    /// Default 0; range 0..=64.
     pub zoom: usize,
-    /// Border between tiles, in screen pixels.
+    /// Border between tiles, in screen pixels. Default 1; range 0..=32.
     pub border: usize,
     /// Order in which to show the filters (indices into the bank); None shows them in order.
     pub order: Option<Vec<usize>>,
@@ -82,6 +34,46 @@ impl Default for MontageOptions {
             order: None,
         }
     }
+}
+
+impl MontageOptions {
+    /// The checked options (see [`crate::params`]).
+    pub fn check(&self) -> Result<Valid<Self>> {
+        Params::check(self)
+    }
+}
+
+impl Params for MontageOptions {
+    fn validate(&mut self) -> Result<()> {
+        ensure(
+            self.columns <= 4096,
+            "columns",
+            self.columns,
+            "must be in 0..=4096",
+        )?;
+        ensure(self.zoom <= 64, "zoom", self.zoom, "must be in 0..=64")?;
+        ensure(
+            self.border <= 32,
+            "border",
+            self.border,
+            "must be in 0..=32",
+        )
+    }
+}
+
+/// Reads the bank in `filters` and writes its montage to `out` (refused if it exists,
+/// unless `force`). Returns the bank and the picture's size in pixels.
+pub fn montage_file(
+    options: &Valid<MontageOptions>,
+    filters: &Path,
+    out: &Path,
+    force: bool,
+) -> Result<(Bank<'static>, (u32, u32))> {
+    crate::io::atomic::check_output(out, force)?;
+    let bank = Bank::read(filters)?;
+    let img = render(&bank, options);
+    write_png(&img, out, force)?;
+    Ok((bank, img.dimensions()))
 }
 
 /// Draws the bank as a grid. One channel is drawn grey; three channels as RGB; any other
@@ -168,12 +160,7 @@ mod tests {
     #[test]
     fn zero_is_mid_grey_and_sign_is_symmetric() {
         let data = [1.0f32, -1.0, 0.0, 0.5];
-        let bank = Bank {
-            data: &data,
-            count: 1,
-            channels: 1,
-            size: 2,
-        };
+        let bank = Bank::new(&data[..], 1, 1, 2);
         let img = render(
             &bank,
             &MontageOptions {

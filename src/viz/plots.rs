@@ -1,211 +1,357 @@
-//! Simple plots drawn pixel by pixel with the image crate: a scatter plot, a histogram and
-//! labelled line/point series (with a colour legend), with axes, tick labels and titles in a built-in 3x5 pixel font (digits, lower-case letters
-//! and a little punctuation), so reports need no font files or plotting dependency.
+//! Plots for the reports, drawn with `plotters` on its bitmap backend with the font bundled in
+//! `plot_canvas`: a scatter plot, a histogram, labelled line and point series, and a dot plot
+//! of values per category. Each function takes the data and a [`Labels`] and returns the
+//! picture; writing it is the caller's (`viz::montage::write_png`).
+//!
+//! Every figure follows the same rules. The axis labels the caller passes carry the units. A
+//! legend lists only the series that have at least one finite point. Categories sit on a
+//! categorical axis with one tick per category. A figure with no finite data shows its title
+//! and [`Labels::empty`], the caller's reason, instead of empty axes.
 
-use image::{Rgb, RgbImage};
+use super::plot_axes::{TickAxis, tick_label};
+use super::plot_canvas::{
+    AXIS_DESC_SIZE, DrawError, FONT, INK, LegendEntry, LegendLine, Marker, NOTE, TICK_SIZE,
+    draw_empty, draw_legend, draw_title, legend_width, render, series_look, text_size,
+};
+use crate::error::Result;
+use image::RgbImage;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-const WIDTH: u32 = 480;
-const HEIGHT: u32 = 360;
-const LEFT: i64 = 56;
-const RIGHT: i64 = 16;
-const TOP: i64 = 44;
-const BOTTOM: i64 = 44;
-/// Screen pixels per font pixel.
-const FONT_SCALE: i64 = 2;
-const INK: Rgb<u8> = Rgb([30, 30, 30]);
-const PAPER: Rgb<u8> = Rgb([255, 255, 255]);
-const MARK: Rgb<u8> = Rgb([40, 90, 170]);
+/// Width of the plot part of a figure (axes, ticks and frame); a legend widens the figure.
+const PLOT_WIDTH: u32 = 640;
+/// Height of every figure except the category plot, whose height follows its categories.
+const HEIGHT: u32 = 440;
+/// Most ticks on a numeric axis: enough to read values off, few enough for the labels to
+/// stand apart.
+const MAX_TICKS: usize = 8;
+/// Joined series with at most this many points mark each point (curves over epochs); longer
+/// ones are distributions, where markers would merge into a thick smear.
+const MARKED_CURVE_POINTS: usize = 30;
+const MARKER_RADIUS: i32 = 3;
+/// Colour of dashed reference lines.
+const REFERENCE: RGBColor = RGBColor(100, 100, 100);
+/// Light grey of the grid lines at the ticks.
+const GRID: RGBColor = RGBColor(230, 230, 230);
 
-/// Rows of a 3x5 glyph, three bits each with the high bit on the left; unknown characters
-/// draw as a blank.
-fn glyph(ch: char) -> [u8; 5] {
-    match ch.to_ascii_lowercase() {
-        '0' => [7, 5, 5, 5, 7],
-        '1' => [2, 6, 2, 2, 7],
-        '2' => [7, 1, 7, 4, 7],
-        '3' => [7, 1, 7, 1, 7],
-        '4' => [5, 5, 7, 1, 1],
-        '5' => [7, 4, 7, 1, 7],
-        '6' => [7, 4, 7, 5, 7],
-        '7' => [7, 1, 1, 1, 1],
-        '8' => [7, 5, 7, 5, 7],
-        '9' => [7, 5, 7, 1, 7],
-        '.' => [0, 0, 0, 0, 2],
-        '-' => [0, 0, 7, 0, 0],
-        '(' => [2, 4, 4, 4, 2],
-        ')' => [2, 1, 1, 1, 2],
-        '/' => [1, 1, 2, 4, 4],
-        '_' => [0, 0, 0, 0, 7],
-        ',' => [0, 0, 0, 2, 4],
-        '=' => [0, 7, 0, 7, 0],
-        'a' => [0, 3, 5, 5, 3],
-        'b' => [4, 6, 5, 5, 6],
-        'c' => [0, 3, 4, 4, 3],
-        'd' => [1, 3, 5, 5, 3],
-        'e' => [2, 5, 7, 4, 3],
-        'f' => [3, 4, 6, 4, 4],
-        'g' => [3, 5, 3, 1, 6],
-        'h' => [4, 6, 5, 5, 5],
-        'i' => [2, 0, 2, 2, 2],
-        'j' => [1, 0, 1, 5, 2],
-        'k' => [4, 5, 6, 6, 5],
-        'l' => [6, 2, 2, 2, 7],
-        'm' => [0, 7, 7, 5, 5],
-        'n' => [0, 6, 5, 5, 5],
-        'o' => [0, 2, 5, 5, 2],
-        'p' => [6, 5, 6, 4, 4],
-        'q' => [3, 5, 3, 1, 1],
-        'r' => [0, 3, 4, 4, 4],
-        's' => [0, 3, 6, 3, 6],
-        't' => [2, 7, 2, 2, 3],
-        'u' => [0, 5, 5, 5, 3],
-        'v' => [0, 5, 5, 5, 2],
-        'w' => [0, 5, 5, 7, 7],
-        'x' => [0, 5, 2, 2, 5],
-        'y' => [5, 5, 3, 1, 6],
-        'z' => [7, 1, 2, 4, 7],
-        _ => [0; 5],
+/// The words of a figure.
+#[derive(Debug, Clone, Copy)]
+pub struct Labels<'a> {
+    pub title: &'a str,
+    /// Horizontal axis, with its unit, e.g. "frequency (cycles/pixel)".
+    pub x: &'a str,
+    /// Vertical axis, with its unit.
+    pub y: &'a str,
+    /// Why the figure can be empty, shown in its place when there is no finite data, e.g.
+    /// "no filter fits a Gabor with R² ≥ 0.5: nothing to plot".
+    pub empty: &'a str,
+}
+
+/// One labelled series of a [`series_plot`].
+#[derive(Debug, Clone)]
+pub struct Series<'a> {
+    /// Legend text; an empty label leaves the series out of the legend.
+    pub label: &'a str,
+    pub points: Vec<(f64, f64)>,
+    /// Join successive points with straight segments (a curve) or mark them only.
+    pub joined: bool,
+    /// Draw dashed, grey and without markers (used for baselines and references).
+    pub dashed: bool,
+}
+
+impl Series<'_> {
+    fn has_data(&self) -> bool {
+        self.points.iter().any(|&p| finite(p))
+    }
+    /// Colour and marker of the series at `index`: dashed series are references (baselines,
+    /// another bank's value) and are grey, so that they are not taken for the data series
+    /// that shares their palette colour.
+    fn look(&self, index: usize) -> (RGBColor, Marker) {
+        let (colour, marker) = series_look(index);
+        (if self.dashed { REFERENCE } else { colour }, marker)
+    }
+
+    fn marked(&self) -> bool {
+        !self.joined || (!self.dashed && self.points.len() <= MARKED_CURVE_POINTS)
     }
 }
 
-fn put(img: &mut RgbImage, x: i64, y: i64, c: Rgb<u8>) {
-    if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
-        img.put_pixel(x as u32, y as u32, c);
+/// One category of a [`category_plot`] and its values (one per run, say).
+#[derive(Debug, Clone)]
+pub struct Category<'a> {
+    pub label: &'a str,
+    pub values: Vec<f64>,
+}
+
+fn finite(p: (f64, f64)) -> bool {
+    p.0.is_finite() && p.1.is_finite()
+}
+
+/// A usable axis range: ordered, finite, and of non-zero width.
+fn axis_range(r: (f64, f64)) -> (f64, f64) {
+    let (a, b) = if r.0 <= r.1 { r } else { (r.1, r.0) };
+    if !(a.is_finite() && b.is_finite()) {
+        (0.0, 1.0)
+    } else if b - a > 0.0 {
+        (a, b)
+    } else {
+        (a - 0.5, a + 0.5)
     }
 }
 
-/// Width of `text` in screen pixels.
-fn text_width(text: &str) -> i64 {
-    text.chars().count() as i64 * 4 * FONT_SCALE
-}
-
-/// Draws `text` with its top-left corner at (x, y).
-fn draw_text(img: &mut RgbImage, x: i64, y: i64, text: &str) {
-    for (k, ch) in text.chars().enumerate() {
-        let rows = glyph(ch);
-        let gx = x + k as i64 * 4 * FONT_SCALE;
-        for (r, bits) in rows.iter().enumerate() {
-            for c in 0..3 {
-                if bits & (4 >> c) != 0 {
-                    for dy in 0..FONT_SCALE {
-                        for dx in 0..FONT_SCALE {
-                            put(
-                                img,
-                                gx + c * FONT_SCALE + dx,
-                                y + r as i64 * FONT_SCALE + dy,
-                                INK,
-                            );
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A tick label without trailing zeros.
-fn tick_label(v: f64) -> String {
-    let s = format!("{v:.2}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".into() } else { s.into() }
-}
-
-/// The frame of a plot: axis lines, five ticks per axis with labels, title and axis labels.
-struct Frame {
-    x_range: (f64, f64),
-    y_range: (f64, f64),
-}
-
-impl Frame {
-    fn px(&self, x: f64) -> i64 {
-        let t = (x - self.x_range.0) / (self.x_range.1 - self.x_range.0);
-        LEFT + (t * (WIDTH as i64 - LEFT - RIGHT) as f64).round() as i64
-    }
-    fn py(&self, y: f64) -> i64 {
-        let t = (y - self.y_range.0) / (self.y_range.1 - self.y_range.0);
-        HEIGHT as i64 - BOTTOM - (t * (HEIGHT as i64 - TOP - BOTTOM) as f64).round() as i64
-    }
-
-    fn draw(&self, img: &mut RgbImage, title: &str, x_label: &str, y_label: &str) {
-        let (x0, x1) = (LEFT, WIDTH as i64 - RIGHT);
-        let (y0, y1) = (TOP, HEIGHT as i64 - BOTTOM);
-        for x in x0..=x1 {
-            put(img, x, y1, INK);
-        }
-        for y in y0..=y1 {
-            put(img, x0, y, INK);
-        }
-        for k in 0..=4 {
-            let t = k as f64 / 4.0;
-            let xv = self.x_range.0 + t * (self.x_range.1 - self.x_range.0);
-            let sx = self.px(xv);
-            for d in 0..5 {
-                put(img, sx, y1 + d, INK);
-            }
-            let label = tick_label(xv);
-            draw_text(img, sx - text_width(&label) / 2, y1 + 8, &label);
-            let yv = self.y_range.0 + t * (self.y_range.1 - self.y_range.0);
-            let sy = self.py(yv);
-            for d in 0..5 {
-                put(img, x0 - d, sy, INK);
-            }
-            let label = tick_label(yv);
-            draw_text(img, x0 - 8 - text_width(&label), sy - 5, &label);
-        }
-        draw_text(img, (WIDTH as i64 - text_width(title)) / 2, 6, title);
-        draw_text(
-            img,
-            (x0 + x1 - text_width(x_label)) / 2,
-            HEIGHT as i64 - 16,
-            x_label,
-        );
-        draw_text(img, 4, TOP - 18, y_label);
-    }
-}
-
-/// Scatter plot of `points` in the given axis ranges; points outside are drawn at the edge
-/// (hollow), so none silently disappears. NaN points are skipped.
+/// Scatter plot of `points` in the given axis ranges. Points outside are drawn at the edge,
+/// hollow, so none silently disappears; NaN points are skipped.
 pub fn scatter(
     points: &[(f64, f64)],
     x_range: (f64, f64),
     y_range: (f64, f64),
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-) -> RgbImage {
-    let mut img = RgbImage::from_pixel(WIDTH, HEIGHT, PAPER);
-    let frame = Frame { x_range, y_range };
-    frame.draw(&mut img, title, x_label, y_label);
-    for &(x, y) in points {
-        if !(x.is_finite() && y.is_finite()) {
-            continue;
-        }
-        let clipped = x < x_range.0 || x > x_range.1 || y < y_range.0 || y > y_range.1;
-        let (cx, cy) = (
-            frame.px(x.clamp(x_range.0, x_range.1)),
-            frame.py(y.clamp(y_range.0, y_range.1)),
-        );
-        for dy in -2..=2i64 {
-            for dx in -2..=2i64 {
-                let ring = dx.abs() == 2 || dy.abs() == 2;
-                if (dx.abs() + dy.abs() <= 3) && (!clipped || ring) {
-                    put(&mut img, cx + dx, cy + dy, MARK);
+    labels: &Labels,
+) -> Result<RgbImage> {
+    let series = [Series {
+        label: "",
+        points: points.to_vec(),
+        joined: false,
+        dashed: false,
+    }];
+    series_plot(&series, x_range, y_range, labels)
+}
+
+/// Several labelled series in one frame, each in its own colour, with a legend right of the
+/// frame (outside it, so it never hides a point) listing the series that have data. Points
+/// outside the ranges are clamped to the frame edge and drawn hollow; NaN points are skipped
+/// and break a joined curve.
+pub fn series_plot(
+    series: &[Series],
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+    labels: &Labels,
+) -> Result<RgbImage> {
+    let size = series_plot_size(series, x_range, y_range)?;
+    render(size, |root| {
+        draw_series_plot(root, series, x_range, y_range, labels)
+    })
+}
+
+/// Legend text of the hollow markers that stand for points beyond the axes.
+const CLAMPED_NOTE: &str = "off the axes (drawn at the edge)";
+
+/// The legend rows of a series plot: the labelled series with data, in the caller's order,
+/// then how points beyond the axes are drawn if any of the marked series has such points.
+fn series_legend<'a>(
+    series: &'a [Series],
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+) -> Vec<LegendEntry<'a>> {
+    let mut entries: Vec<LegendEntry> = series
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.has_data() && !s.label.is_empty())
+        .map(|(index, s)| {
+            let (colour, marker) = s.look(index);
+            LegendEntry {
+                label: s.label,
+                colour,
+                marker: s.marked().then_some(marker),
+                hollow: false,
+                line: match (s.joined, s.dashed) {
+                    (false, _) => LegendLine::None,
+                    (true, false) => LegendLine::Solid,
+                    (true, true) => LegendLine::Dashed,
+                },
+            }
+        })
+        .collect();
+    let (x_range, y_range) = (axis_range(x_range), axis_range(y_range));
+    let beyond = |&(x, y): &(f64, f64)| {
+        finite((x, y))
+            && !((x_range.0..=x_range.1).contains(&x) && (y_range.0..=y_range.1).contains(&y))
+    };
+    if series
+        .iter()
+        .any(|s| s.marked() && s.points.iter().any(beyond))
+    {
+        entries.push(clamped_entry());
+    }
+    entries
+}
+
+/// The legend row that explains hollow markers.
+fn clamped_entry() -> LegendEntry<'static> {
+    LegendEntry {
+        label: CLAMPED_NOTE,
+        colour: INK,
+        marker: Some(Marker::Circle),
+        hollow: true,
+        line: LegendLine::None,
+    }
+}
+
+fn series_plot_size(
+    series: &[Series],
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+) -> Result<(u32, u32)> {
+    let labels: Vec<&str> = series_legend(series, x_range, y_range)
+        .iter()
+        .map(|e| e.label)
+        .collect();
+    let legend = if labels.is_empty() {
+        0
+    } else {
+        legend_width(&labels)?
+    };
+    Ok((PLOT_WIDTH + legend, HEIGHT))
+}
+
+type NumericChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<TickAxis, TickAxis>>;
+
+/// Axes with ticks, grid and axis labels over the given ranges in `area`; `whole` asks for
+/// whole-number ticks on (x, y), for axes of epochs or counts.
+fn numeric_chart<'a, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    x: (f64, f64),
+    y: (f64, f64),
+    whole: (bool, bool),
+    labels: &Labels,
+) -> std::result::Result<NumericChart<'a, DB>, DrawError<DB>> {
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .margin_right(28)
+        .x_label_area_size(50)
+        .y_label_area_size(68)
+        .build_cartesian_2d(
+            TickAxis::numeric(x, MAX_TICKS, whole.0),
+            TickAxis::numeric(y, MAX_TICKS, whole.1),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc(labels.x)
+        .y_desc(labels.y)
+        .axis_desc_style((FONT, AXIS_DESC_SIZE).into_font().color(&INK))
+        .label_style((FONT, TICK_SIZE).into_font().color(&INK))
+        .axis_style(INK)
+        .bold_line_style(GRID)
+        .light_line_style(WHITE.mix(0.0))
+        .x_label_formatter(&tick_label)
+        .y_label_formatter(&tick_label)
+        .draw()?;
+    Ok(chart)
+}
+
+/// Markers of one shape and fill at data coordinates.
+fn draw_markers<DB: DrawingBackend>(
+    chart: &mut NumericChart<'_, DB>,
+    points: &[(f64, f64)],
+    marker: Marker,
+    colour: RGBColor,
+    filled: bool,
+) -> std::result::Result<(), DrawError<DB>> {
+    let style = if filled {
+        colour.filled()
+    } else {
+        colour.stroke_width(1)
+    };
+    let r = MARKER_RADIUS;
+    let at = points.iter().copied();
+    match marker {
+        Marker::Circle => chart.draw_series(at.map(|p| Circle::new(p, r, style)))?,
+        Marker::Square => chart.draw_series(
+            at.map(|p| EmptyElement::at(p) + Rectangle::new([(-r, -r), (r, r)], style)),
+        )?,
+        Marker::Triangle => chart.draw_series(at.map(|p| TriangleMarker::new(p, r + 1, style)))?,
+    };
+    Ok(())
+}
+
+fn draw_series_plot<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    series: &[Series],
+    x_range: (f64, f64),
+    y_range: (f64, f64),
+    labels: &Labels,
+) -> std::result::Result<(), DrawError<DB>> {
+    if !series.iter().any(Series::has_data) {
+        return draw_empty(root, labels.title, labels.empty);
+    }
+    root.fill(&WHITE)?;
+    let (x_range, y_range) = (axis_range(x_range), axis_range(y_range));
+    let body = draw_title(root, labels.title)?;
+    let (plot, legend) = body.split_horizontally(PLOT_WIDTH);
+    let whole_numbers = |coordinate: fn(&(f64, f64)) -> f64, range: (f64, f64)| {
+        let whole = |v: f64| v.fract() == 0.0;
+        whole(range.0)
+            && whole(range.1)
+            && series
+                .iter()
+                .flat_map(|s| s.points.iter())
+                .filter(|p| finite(**p))
+                .all(|p| whole(coordinate(p)))
+    };
+    let whole = (
+        whole_numbers(|p| p.0, x_range),
+        whole_numbers(|p| p.1, y_range),
+    );
+    let mut chart = numeric_chart(&plot, x_range, y_range, whole, labels)?;
+    let clamp = |(x, y): (f64, f64)| (x.clamp(x_range.0, x_range.1), y.clamp(y_range.0, y_range.1));
+    for (index, s) in series.iter().enumerate() {
+        let (colour, marker) = s.look(index);
+        if s.joined {
+            // Each run of finite points is its own polyline, so a NaN leaves a gap.
+            for run in s.points.split(|&p| !finite(p)).filter(|r| !r.is_empty()) {
+                let run: Vec<(f64, f64)> = run.iter().copied().map(clamp).collect();
+                let style = colour.stroke_width(2);
+                if s.dashed {
+                    chart.draw_series(DashedLineSeries::new(run, 6, 4, style))?;
+                } else {
+                    chart.draw_series(LineSeries::new(run, style))?;
                 }
             }
         }
+        if s.marked() {
+            let inside: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .copied()
+                .filter(|&p| finite(p) && clamp(p) == p)
+                .collect();
+            let outside: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .copied()
+                .filter(|&p| finite(p) && clamp(p) != p)
+                .map(clamp)
+                .collect();
+            draw_markers(&mut chart, &inside, marker, colour, true)?;
+            draw_markers(&mut chart, &outside, marker, colour, false)?;
+        }
     }
-    img
+    let entries = series_legend(series, x_range, y_range);
+    if !entries.is_empty() {
+        let top = chart.plotting_area().get_base_pixel().1 - legend.get_base_pixel().1;
+        draw_legend(&legend, &entries, top)?;
+    }
+    Ok(())
 }
 
 /// Histogram of the finite `values` in `bins` equal bins over `range` (values outside are
-/// counted in the end bins). Returns the picture and the counts.
+/// counted in the end bins), with `labels.y` naming what is counted. Returns the picture and
+/// the counts.
 pub fn histogram(
     values: &[f64],
     bins: usize,
     range: (f64, f64),
-    title: &str,
-    x_label: &str,
-) -> (RgbImage, Vec<usize>) {
+    labels: &Labels,
+) -> Result<(RgbImage, Vec<usize>)> {
+    let range = axis_range(range);
+    let counts = bin_counts(values, bins, range);
+    let img = render((PLOT_WIDTH, HEIGHT), |root| {
+        draw_histogram(root, &counts, range, labels)
+    })?;
+    Ok((img, counts))
+}
+
+fn bin_counts(values: &[f64], bins: usize, range: (f64, f64)) -> Vec<usize> {
     let bins = bins.max(1);
     let mut counts = vec![0usize; bins];
     let width = (range.1 - range.0) / bins as f64;
@@ -215,179 +361,502 @@ pub fn histogram(
             .clamp(0.0, (bins - 1) as f64) as usize;
         counts[k] += 1;
     }
-    let top = counts.iter().copied().max().unwrap_or(0).max(1);
-    // Round the count axis up to a multiple of 4 so the five ticks are whole numbers.
-    let y_max = top.div_ceil(4) * 4;
-    let mut img = RgbImage::from_pixel(WIDTH, HEIGHT, PAPER);
-    let frame = Frame {
-        x_range: range,
-        y_range: (0.0, y_max as f64),
-    };
-    for (k, &c) in counts.iter().enumerate() {
-        let (xa, xb) = (
-            frame.px(range.0 + k as f64 * width) + 1,
-            frame.px(range.0 + (k + 1) as f64 * width) - 1,
-        );
-        let (ya, yb) = (frame.py(c as f64), frame.py(0.0));
-        for y in ya..yb {
-            for x in xa..=xb {
-                put(&mut img, x, y, MARK);
-            }
-        }
+    counts
+}
+
+fn draw_histogram<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    counts: &[usize],
+    range: (f64, f64),
+    labels: &Labels,
+) -> std::result::Result<(), DrawError<DB>> {
+    let total: usize = counts.iter().sum();
+    if total == 0 {
+        return draw_empty(root, labels.title, labels.empty);
     }
-    frame.draw(&mut img, title, x_label, "count");
-    (img, counts)
+    root.fill(&WHITE)?;
+    let body = draw_title(root, labels.title)?;
+    let top = counts.iter().copied().max().unwrap_or(0);
+    // Whole-number count axis with headroom above the tallest bar.
+    let y_max = (top + top.div_ceil(10)).max(1) as f64;
+    let mut chart = ChartBuilder::on(&body)
+        .margin(12)
+        .margin_right(28)
+        .x_label_area_size(50)
+        .y_label_area_size(68)
+        .build_cartesian_2d(
+            TickAxis::bin_edges(range, counts.len()),
+            TickAxis::numeric((0.0, y_max), MAX_TICKS, true),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc(labels.x)
+        .y_desc(labels.y)
+        .axis_desc_style((FONT, AXIS_DESC_SIZE).into_font().color(&INK))
+        .label_style((FONT, TICK_SIZE).into_font().color(&INK))
+        .axis_style(INK)
+        .bold_line_style(GRID)
+        .light_line_style(WHITE.mix(0.0))
+        .disable_x_mesh()
+        .x_label_formatter(&tick_label)
+        .y_label_formatter(&tick_label)
+        .draw()?;
+    let width = (range.1 - range.0) / counts.len() as f64;
+    let (colour, _) = series_look(0);
+    chart.draw_series(
+        counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(k, &c)| {
+                let x0 = range.0 + k as f64 * width;
+                let mut bar = Rectangle::new([(x0, 0.0), (x0 + width, c as f64)], colour.filled());
+                // A one-pixel gap between neighbouring bars keeps them apart.
+                bar.set_margin(0, 0, 1, 1);
+                bar
+            }),
+    )?;
+    Ok(())
 }
 
-/// Colours of successive series: distinct in hue and lightness so neighbours in a legend
-/// stay apart in print and for common colour-vision deficiencies (Okabe-Ito order).
-const PALETTE: [Rgb<u8>; 8] = [
-    Rgb([0, 114, 178]),
-    Rgb([230, 159, 0]),
-    Rgb([0, 158, 115]),
-    Rgb([204, 121, 167]),
-    Rgb([86, 180, 233]),
-    Rgb([213, 94, 0]),
-    Rgb([240, 228, 66]),
-    Rgb([0, 0, 0]),
-];
-
-/// One labelled series of a [`series_plot`].
-pub struct Series<'a> {
-    pub label: &'a str,
-    pub points: Vec<(f64, f64)>,
-    /// Join successive points with straight segments (a curve) or mark them only.
-    pub joined: bool,
-    /// Draw dashed (used for baselines and references).
-    pub dashed: bool,
+/// A dot plot of values per category: one row per category (named on a categorical axis,
+/// in the caller's order from the top), a dot per value and a bar at the mean. `labels.x`
+/// names the values and `labels.y` the categories; a category without finite values keeps
+/// its row, marked "no data".
+pub fn category_plot(
+    categories: &[Category],
+    value_range: (f64, f64),
+    labels: &Labels,
+) -> Result<RgbImage> {
+    let layout = category_layout(categories, value_range)?;
+    render(layout.size, |root| {
+        draw_category_plot(root, categories, value_range, &layout, labels)
+    })
 }
 
-fn segment(img: &mut RgbImage, a: (i64, i64), b: (i64, i64), colour: Rgb<u8>, dashed: bool) {
-    let steps = (b.0 - a.0).abs().max((b.1 - a.1).abs()).max(1);
-    for s in 0..=steps {
-        if dashed && (s / 6) % 2 == 1 {
+/// Legend rows of a category plot: how a value and a mean are drawn, and hollow markers if
+/// a value lies beyond the axis.
+fn category_legend(categories: &[Category], range: (f64, f64)) -> Vec<LegendEntry<'static>> {
+    let (colour, marker) = series_look(0);
+    let range = axis_range(range);
+    let mut entries = vec![
+        LegendEntry {
+            label: "one value",
+            colour,
+            marker: Some(marker),
+            hollow: false,
+            line: LegendLine::None,
+        },
+        LegendEntry {
+            label: "mean",
+            colour: INK,
+            marker: None,
+            hollow: false,
+            line: LegendLine::Upright,
+        },
+    ];
+    let beyond = |v: &f64| v.is_finite() && !(range.0..=range.1).contains(v);
+    if categories.iter().any(|c| c.values.iter().any(beyond)) {
+        entries.push(clamped_entry());
+    }
+    entries
+}
+
+/// Pixel height of one category's row.
+const CATEGORY_ROW: u32 = 34;
+
+/// Pixel sizes of a category plot, measured from its text before drawing.
+struct CategoryLayout {
+    size: (u32, u32),
+    /// Left of the frame: the category names and the rotated axis description.
+    label_area: u32,
+    legend_width: u32,
+}
+
+fn category_layout(categories: &[Category], range: (f64, f64)) -> Result<CategoryLayout> {
+    let mut widest = 0;
+    for c in categories {
+        widest = widest.max(text_size(c.label, TICK_SIZE)?.0);
+    }
+    let label_area = widest + 2 * AXIS_DESC_SIZE as u32 + 16;
+    let legend: Vec<&str> = category_legend(categories, range)
+        .iter()
+        .map(|e| e.label)
+        .collect();
+    let legend_width = legend_width(&legend)?;
+    let rows = categories.len().max(1) as u32;
+    Ok(CategoryLayout {
+        size: (
+            PLOT_WIDTH + label_area.saturating_sub(68) + legend_width,
+            (140 + CATEGORY_ROW * rows).max(260),
+        ),
+        label_area,
+        legend_width,
+    })
+}
+
+fn draw_category_plot<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    categories: &[Category],
+    value_range: (f64, f64),
+    layout: &CategoryLayout,
+    labels: &Labels,
+) -> std::result::Result<(), DrawError<DB>> {
+    let has_data = |c: &Category| c.values.iter().any(|v| v.is_finite());
+    if !categories.iter().any(has_data) {
+        return draw_empty(root, labels.title, labels.empty);
+    }
+    root.fill(&WHITE)?;
+    let range = axis_range(value_range);
+    let n = categories.len();
+    // Row k from the top sits at y = n - 1 - k, so the caller's first category is on top.
+    let row_y = |k: usize| (n - 1 - k) as f64;
+    let body = draw_title(root, labels.title)?;
+    let (w, _) = body.dim_in_pixel();
+    let (plot, legend) = body.split_horizontally(w - layout.legend_width);
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(12)
+        .margin_right(28)
+        .x_label_area_size(56)
+        .y_label_area_size(layout.label_area)
+        .build_cartesian_2d(
+            TickAxis::numeric(range, MAX_TICKS, false),
+            TickAxis::categories(n),
+        )?;
+    let name_of = |y: &f64| {
+        let k = y.round();
+        if (0.0..n as f64).contains(&k) {
+            categories[n - 1 - k as usize].label.to_string()
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .x_desc(labels.x)
+        .y_desc(labels.y)
+        .axis_desc_style((FONT, AXIS_DESC_SIZE).into_font().color(&INK))
+        .label_style((FONT, TICK_SIZE).into_font().color(&INK))
+        .axis_style(INK)
+        .bold_line_style(GRID)
+        .light_line_style(WHITE.mix(0.0))
+        .x_label_formatter(&tick_label)
+        .y_label_formatter(&name_of)
+        .draw()?;
+    let (colour, _) = series_look(0);
+    let note = (FONT, TICK_SIZE)
+        .into_font()
+        .color(&NOTE)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    for (k, c) in categories.iter().enumerate() {
+        let y = row_y(k);
+        let values: Vec<f64> = c.values.iter().copied().filter(|v| v.is_finite()).collect();
+        if values.is_empty() {
+            // Offset from the axis so the note does not run into the category's name.
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((range.0, y)) + Text::new("no data", (10, 0), note.clone()),
+            ))?;
             continue;
         }
-        let t = s as f64 / steps as f64;
-        let x = a.0 + ((b.0 - a.0) as f64 * t).round() as i64;
-        let y = a.1 + ((b.1 - a.1) as f64 * t).round() as i64;
-        for (dx, dy) in [(0, 0), (1, 0), (0, 1)] {
-            put(img, x + dx, y + dy, colour);
-        }
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let clamped = |v: f64| v.clamp(range.0, range.1);
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(clamped(mean), y - 0.3), (clamped(mean), y + 0.3)],
+            INK.stroke_width(2),
+        )))?;
+        chart.draw_series(values.iter().map(|&v| {
+            let style = if clamped(v) == v {
+                colour.mix(0.8).filled()
+            } else {
+                colour.stroke_width(1)
+            };
+            Circle::new((clamped(v), y), MARKER_RADIUS + 1, style)
+        }))?;
     }
-}
-
-/// Several labelled series in one frame, each in its own colour, with a legend to the right
-/// of the frame (outside it, so it never hides a point). Points outside the ranges are clamped to the frame edge; NaN points
-/// are skipped (and break a joined curve).
-pub fn series_plot(
-    series: &[Series],
-    x_range: (f64, f64),
-    y_range: (f64, f64),
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-) -> RgbImage {
-    let longest = series
-        .iter()
-        .map(|s| text_width(s.label))
-        .max()
-        .unwrap_or(0);
-    let legend_left = WIDTH as i64 + 4;
-    let mut img = RgbImage::from_pixel((legend_left + longest + 32) as u32, HEIGHT, PAPER);
-    let frame = Frame { x_range, y_range };
-    frame.draw(&mut img, title, x_label, y_label);
-    let to_screen = |(x, y): (f64, f64)| {
-        (
-            frame.px(x.clamp(x_range.0, x_range.1)),
-            frame.py(y.clamp(y_range.0, y_range.1)),
-        )
-    };
-    for (k, s) in series.iter().enumerate() {
-        let colour = PALETTE[k % PALETTE.len()];
-        let mut previous: Option<(i64, i64)> = None;
-        for &p in &s.points {
-            if !(p.0.is_finite() && p.1.is_finite()) {
-                previous = None;
-                continue;
-            }
-            let here = to_screen(p);
-            if let (true, Some(prev)) = (s.joined, previous) {
-                segment(&mut img, prev, here, colour, s.dashed);
-            }
-            for dy in -2..=2i64 {
-                for dx in -2..=2i64 {
-                    if dx.abs() + dy.abs() <= 2 {
-                        put(&mut img, here.0 + dx, here.1 + dy, colour);
-                    }
-                }
-            }
-            previous = Some(here);
-        }
-        let lx = legend_left;
-        let ly = TOP + 4 + k as i64 * 14;
-        segment(&mut img, (lx, ly + 5), (lx + 16, ly + 5), colour, s.dashed);
-        draw_text(&mut img, lx + 22, ly, s.label);
-    }
-    img
+    let top = chart.plotting_area().get_base_pixel().1 - legend.get_base_pixel().1;
+    draw_legend(&legend, &category_legend(categories, value_range), top)?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::viz::plot_canvas::PALETTE;
+    use plotters_backend::{BackendColor, BackendCoord, BackendTextStyle, DrawingErrorKind};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// A backend that keeps the text drawn on it and ignores pixels, so a test can ask which
+    /// words a figure shows (legend rows, tick labels, titles).
+    struct TextLog {
+        size: (u32, u32),
+        texts: Rc<RefCell<Vec<String>>>,
+    }
+
+    impl DrawingBackend for TextLog {
+        type ErrorType = std::io::Error;
+        fn get_size(&self) -> (u32, u32) {
+            self.size
+        }
+        fn ensure_prepared(
+            &mut self,
+        ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+            Ok(())
+        }
+        fn present(&mut self) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+            Ok(())
+        }
+        fn draw_pixel(
+            &mut self,
+            _: BackendCoord,
+            _: BackendColor,
+        ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+            Ok(())
+        }
+        fn draw_text<S: BackendTextStyle>(
+            &mut self,
+            text: &str,
+            _: &S,
+            _: BackendCoord,
+        ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+            self.texts.borrow_mut().push(text.to_string());
+            Ok(())
+        }
+    }
+
+    /// The words `draw` puts on a figure of `size`.
+    fn texts_of(
+        size: (u32, u32),
+        draw: impl FnOnce(&DrawingArea<TextLog, Shift>) -> std::result::Result<(), DrawError<TextLog>>,
+    ) -> Vec<String> {
+        text_size("x", TICK_SIZE).unwrap(); // registers the font
+        let texts = Rc::new(RefCell::new(Vec::new()));
+        let root = TextLog {
+            size,
+            texts: texts.clone(),
+        }
+        .into_drawing_area();
+        draw(&root).unwrap();
+        drop(root);
+        Rc::try_unwrap(texts).unwrap().into_inner()
+    }
+
+    fn count(texts: &[String], word: &str) -> usize {
+        texts.iter().filter(|t| *t == word).count()
+    }
+
+    fn has_colour(img: &RgbImage, c: RGBColor) -> bool {
+        img.pixels().any(|p| p.0 == [c.0, c.1, c.2])
+    }
+
+    const LABELS: Labels<'static> = Labels {
+        title: "a title",
+        x: "x (units)",
+        y: "y (units)",
+        empty: "no points at all: nothing to plot",
+    };
+
+    fn series(label: &str, points: Vec<(f64, f64)>) -> Series<'_> {
+        Series {
+            label,
+            points,
+            joined: true,
+            dashed: false,
+        }
+    }
+
+    fn three_series() -> Vec<Series<'static>> {
+        vec![
+            series("with data", vec![(0.1, 0.2), (0.5, 0.9)]),
+            series("no points", vec![]),
+            series("only nan", vec![(f64::NAN, 0.5), (0.3, f64::INFINITY)]),
+        ]
+    }
 
     #[test]
-    fn histogram_counts_and_clamps_to_end_bins() {
-        let (_, counts) = histogram(
+    fn legend_lists_exactly_the_series_with_data() {
+        let s = three_series();
+        let size = series_plot_size(&s, (0.0, 1.0), (0.0, 1.0)).unwrap();
+        let texts = texts_of(size, |root| {
+            draw_series_plot(root, &s, (0.0, 1.0), (0.0, 1.0), &LABELS)
+        });
+        assert_eq!(count(&texts, "with data"), 1, "{texts:?}");
+        assert_eq!(count(&texts, "no points"), 0, "{texts:?}");
+        assert_eq!(count(&texts, "only nan"), 0, "{texts:?}");
+        for word in ["a title", "x (units)", "y (units)"] {
+            assert_eq!(count(&texts, word), 1, "{word} in {texts:?}");
+        }
+        // Nothing is clamped, so the hollow-marker note stays out.
+        assert_eq!(count(&texts, CLAMPED_NOTE), 0);
+    }
+
+    #[test]
+    fn series_colours_appear_only_for_series_with_data() {
+        let s = three_series();
+        let img = series_plot(&s, (0.0, 1.0), (0.0, 1.0), &LABELS).unwrap();
+        assert!(has_colour(&img, PALETTE[0]));
+        assert!(!has_colour(&img, PALETTE[1]));
+        assert!(!has_colour(&img, PALETTE[2]));
+        // The legend widens the figure beyond the plot.
+        assert!(img.width() > PLOT_WIDTH);
+        let unlabelled = [series("", vec![(0.1, 0.2)])];
+        let img = series_plot(&unlabelled, (0.0, 1.0), (0.0, 1.0), &LABELS).unwrap();
+        assert_eq!(img.width(), PLOT_WIDTH, "no legend without labelled series");
+    }
+
+    #[test]
+    fn points_beyond_the_axes_are_noted_in_the_legend() {
+        let s = [Series {
+            label: "",
+            points: vec![(0.5, 0.5), (5.0, 0.5)],
+            joined: false,
+            dashed: false,
+        }];
+        let size = series_plot_size(&s, (0.0, 1.0), (0.0, 1.0)).unwrap();
+        let texts = texts_of(size, |root| {
+            draw_series_plot(root, &s, (0.0, 1.0), (0.0, 1.0), &LABELS)
+        });
+        assert_eq!(count(&texts, CLAMPED_NOTE), 1, "{texts:?}");
+    }
+
+    #[test]
+    fn an_empty_plot_says_why_instead_of_drawing_axes() {
+        let empty = [
+            series("no points", vec![]),
+            series("nan", vec![(f64::NAN, 1.0)]),
+        ];
+        let texts = texts_of((PLOT_WIDTH, HEIGHT), |root| {
+            draw_series_plot(root, &empty, (0.0, 1.0), (0.0, 1.0), &LABELS)
+        });
+        assert_eq!(texts, ["a title", "no points at all: nothing to plot"]);
+        let img = series_plot(&empty, (0.0, 1.0), (0.0, 1.0), &LABELS).unwrap();
+        assert!(
+            img.pixels().any(|p| p.0 != [255, 255, 255]),
+            "blank picture"
+        );
+        let with_data = series_plot(&three_series(), (0.0, 1.0), (0.0, 1.0), &LABELS).unwrap();
+        assert_ne!(img.dimensions(), (0, 0));
+        assert!(img != with_data);
+    }
+
+    #[test]
+    fn a_long_reason_wraps_onto_several_lines() {
+        let why = "word ".repeat(60);
+        let labels = Labels {
+            empty: &why,
+            ..LABELS
+        };
+        let texts = texts_of((PLOT_WIDTH, HEIGHT), |root| {
+            draw_series_plot(root, &[], (0.0, 1.0), (0.0, 1.0), &labels)
+        });
+        assert!(texts.len() > 2, "{texts:?}");
+        let words: usize = texts[1..].iter().map(|t| t.split(' ').count()).sum();
+        assert_eq!(words, 60);
+    }
+
+    #[test]
+    fn greater_or_equal_is_drawn_as_its_own_glyph() {
+        // The old pixel font drew "≥" as "=".
+        let draw = |why: &str| {
+            let labels = Labels {
+                empty: why,
+                ..LABELS
+            };
+            series_plot(&[], (0.0, 1.0), (0.0, 1.0), &labels).unwrap()
+        };
+        assert!(draw("R² ≥ 0.5") != draw("R² = 0.5"));
+        let (wide, tall) = text_size("≥", AXIS_DESC_SIZE).unwrap();
+        assert!(wide > 0 && tall > 0);
+    }
+
+    #[test]
+    fn histogram_counts_clamp_to_end_bins_and_ticks_sit_on_bin_edges() {
+        let (img, counts) = histogram(
             &[0.1, 0.2, 0.6, 5.0, -1.0, f64::NAN],
             2,
             (0.0, 1.0),
-            "t",
-            "x",
-        );
+            &LABELS,
+        )
+        .unwrap();
         assert_eq!(counts, vec![3, 2]);
+        assert!(has_colour(&img, PALETTE[0]));
+        let texts = texts_of((PLOT_WIDTH, HEIGHT), |root| {
+            draw_histogram(root, &[3, 0, 1, 2], (0.0, 180.0), &LABELS)
+        });
+        for edge in ["45", "90", "135", "180"] {
+            assert_eq!(count(&texts, edge), 1, "{edge} in {texts:?}");
+        }
+        // Whole counts up the side: 0 to the tallest bar and a little headroom.
+        for tick in ["0", "1", "2", "3"] {
+            assert!(count(&texts, tick) >= 1, "{tick} in {texts:?}");
+        }
+        assert!(!texts.iter().any(|t| t.contains('.')), "{texts:?}");
+        assert_eq!(TickAxis::bin_edges((0.0, 0.5), 10).ticks.len(), 11);
+        assert!(TickAxis::bin_edges((0.0, 1.0), 50).ticks.len() <= 13);
     }
 
     #[test]
-    fn scatter_marks_points_in_colour() {
-        let img = scatter(&[(0.5, 0.5)], (0.0, 1.0), (0.0, 1.0), "t", "x", "y");
-        let frame = Frame {
-            x_range: (0.0, 1.0),
-            y_range: (0.0, 1.0),
-        };
-        let (x, y) = (frame.px(0.5), frame.py(0.5));
-        assert_eq!(*img.get_pixel(x as u32, y as u32), MARK);
+    fn an_empty_histogram_says_why() {
+        let (img, counts) = histogram(&[f64::NAN], 12, (0.0, 180.0), &LABELS).unwrap();
+        assert_eq!(counts, vec![0; 12]);
+        assert!(!has_colour(&img, PALETTE[0]));
+        let texts = texts_of((PLOT_WIDTH, HEIGHT), |root| {
+            draw_histogram(root, &counts, (0.0, 180.0), &LABELS)
+        });
+        assert_eq!(texts, ["a title", "no points at all: nothing to plot"]);
+    }
+
+    fn categories() -> Vec<Category<'static>> {
+        vec![
+            Category {
+                label: "plain",
+                values: vec![0.52, 0.53, 0.54],
+            },
+            Category {
+                label: "gabor-fixed",
+                values: vec![0.50],
+            },
+            Category {
+                label: "never ran",
+                values: vec![f64::NAN],
+            },
+            Category {
+                label: "dictionary-init",
+                values: vec![0.55, 0.56],
+            },
+        ]
     }
 
     #[test]
-    fn series_plot_draws_each_series_in_its_own_colour() {
-        let series = [
-            Series {
-                label: "a",
-                points: vec![(0.0, 0.0), (1.0, 1.0)],
-                joined: true,
-                dashed: false,
-            },
-            Series {
-                label: "b",
-                points: vec![(0.0, 1.0), (f64::NAN, 0.5), (1.0, 0.0)],
-                joined: true,
-                dashed: true,
-            },
-        ];
-        let img = series_plot(&series, (0.0, 1.0), (0.0, 1.0), "t", "x", "y");
-        let frame = Frame {
-            x_range: (0.0, 1.0),
-            y_range: (0.0, 1.0),
-        };
-        // Midpoint of series a's segment, and series b's first point.
-        let (x, y) = (frame.px(0.5), frame.py(0.5));
-        assert_eq!(*img.get_pixel(x as u32, y as u32), PALETTE[0]);
-        let (x, y) = (frame.px(0.0), frame.py(1.0));
-        assert_eq!(*img.get_pixel(x as u32, y as u32), PALETTE[1]);
-        // The legend sits right of the frame, where no data is drawn.
-        let legend_swatch =
-            (WIDTH..img.width()).any(|x| (0..HEIGHT).any(|y| *img.get_pixel(x, y) == PALETTE[0]));
-        assert!(legend_swatch, "legend outside the frame");
+    fn a_categorical_axis_has_one_tick_per_category() {
+        let c = categories();
+        let layout = category_layout(&c, (0.45, 0.6)).unwrap();
+        let texts = texts_of(layout.size, |root| {
+            draw_category_plot(root, &c, (0.45, 0.6), &layout, &LABELS)
+        });
+        for name in ["plain", "gabor-fixed", "never ran", "dictionary-init"] {
+            assert_eq!(count(&texts, name), 1, "{name} in {texts:?}");
+        }
+        assert_eq!(count(&texts, "no data"), 1);
+        // The value axis is numeric; the category axis has no numbers and no blank ticks.
+        assert!(texts.iter().any(|t| t == "0.5"), "{texts:?}");
+        assert_eq!(count(&texts, ""), 0, "{texts:?}");
+        assert_eq!(count(&texts, "one value") + count(&texts, "mean"), 2);
+        assert_eq!(count(&texts, CLAMPED_NOTE), 0);
+        let img = category_plot(&c, (0.45, 0.6), &LABELS).unwrap();
+        assert!(has_colour(&img, PALETTE[0]));
+    }
+
+    #[test]
+    fn a_category_plot_without_values_says_why() {
+        let c = [Category {
+            label: "never ran",
+            values: vec![],
+        }];
+        let layout = category_layout(&c, (0.0, 1.0)).unwrap();
+        let texts = texts_of(layout.size, |root| {
+            draw_category_plot(root, &c, (0.0, 1.0), &layout, &LABELS)
+        });
+        assert_eq!(texts, ["a title", "no points at all: nothing to plot"]);
     }
 }

@@ -8,7 +8,7 @@ use crate::analysis::measures::FilterMeasures;
 use crate::error::Result;
 use crate::study::layout;
 use crate::study::measure::{BankMeasures, GOOD_R2};
-use crate::viz::plots::{Series, histogram, series_plot};
+use crate::viz::plots::{Category, Labels, Series, category_plot, histogram, series_plot};
 use std::path::Path;
 
 /// Runs drawn as curves: the first replicate of every variant whose first layer trains.
@@ -54,6 +54,7 @@ pub(super) fn write_figures(out: &Path, r: &StudyResults) -> Result<()> {
     let runs = curve_runs(r);
     let x = epoch_range(r);
     let plain = runs.first().copied();
+    let no_runs = "no run with a trainable first layer: nothing to plot";
     let null = plain.map_or(f64::NAN, |p| {
         p.banks.last().map_or(f64::NAN, |b| b.null_mean)
     });
@@ -61,17 +62,20 @@ pub(super) fn write_figures(out: &Path, r: &StudyResults) -> Result<()> {
         .iter()
         .map(|rec| curve(rec, |e| rec.banks[e].matched_similarity))
         .collect();
-    s.push(flat("null (plain)", null, x));
+    s.push(flat("null of plain (last epoch)", null, x));
     png(
         layout::SIMILARITY_PNG,
         series_plot(
             &s,
             x,
             (0.0, 1.0),
-            "matched similarity to the dictionary",
-            "epoch",
-            "similarity",
-        ),
+            &Labels {
+                title: "conv1's matched similarity to the dictionary",
+                x: "epoch",
+                y: "matched similarity (mean best |NCC|, 0-1)",
+                empty: no_runs,
+            },
+        )?,
     )?;
     let mut s: Vec<Series> = runs
         .iter()
@@ -84,10 +88,13 @@ pub(super) fn write_figures(out: &Path, r: &StudyResults) -> Result<()> {
             &s,
             x,
             (0.0, 1.0),
-            "conv1 activations: fraction of zeros",
-            "epoch",
-            "zero fraction",
-        ),
+            &Labels {
+                title: "conv1 activations: fraction of zeros",
+                x: "epoch",
+                y: "fraction of zero activations",
+                empty: no_runs,
+            },
+        )?,
     )?;
     let dict_hoyer = r
         .references
@@ -104,10 +111,13 @@ pub(super) fn write_figures(out: &Path, r: &StudyResults) -> Result<()> {
             &s,
             x,
             (0.0, 1.0),
-            "conv1 weights: hoyer sparsity",
-            "epoch",
-            "hoyer",
-        ),
+            &Labels {
+                title: "conv1 weights: Hoyer sparsity",
+                x: "epoch",
+                y: "mean Hoyer sparsity (0 dense, 1 one weight)",
+                empty: no_runs,
+            },
+        )?,
     )?;
     let nxny = |b: &BankMeasures| -> Vec<(f64, f64)> {
         b.filters
@@ -117,35 +127,59 @@ pub(super) fn write_figures(out: &Path, r: &StudyResults) -> Result<()> {
             .map(|g| (g.nx(), g.ny()))
             .collect()
     };
+    // Counts in the legend, so a series left out for lack of fits is accounted for in the
+    // title's total.
+    let dict_points = r.references.first().map(|(_, d)| nxny(d));
+    let plain_points = plain.map(|p| nxny(p.banks.last().expect("epoch 0")));
+    let dict_label = format!(
+        "dictionary (n = {})",
+        dict_points.as_ref().map_or(0, Vec::len)
+    );
+    let plain_label = format!(
+        "conv1, plain, last epoch (n = {})",
+        plain_points.as_ref().map_or(0, Vec::len)
+    );
     let mut s = Vec::new();
-    if let Some((_, d)) = r.references.first() {
+    if let Some(points) = dict_points {
         s.push(Series {
-            label: "dictionary",
-            points: nxny(d),
+            label: &dict_label,
+            points,
             joined: false,
             dashed: false,
         });
     }
-    if let Some(p) = plain {
+    if let Some(points) = plain_points {
         s.push(Series {
-            label: "cnn final (plain)",
-            points: nxny(p.banks.last().expect("epoch 0")),
+            label: &plain_label,
+            points,
             joined: false,
             dashed: false,
         });
     }
     let points = s.iter().flat_map(|s| s.points.iter());
     let top = upper(points.flat_map(|p| [p.0, p.1]), 0.5).min(3.0);
+    let nxny_title = format!(
+        "Envelope shape of Gabor fits with R² ≥ {GOOD_R2} ({} dictionary, {} conv1)",
+        s.first().map_or(0, |d| d.points.len()),
+        s.get(1).map_or(0, |c| c.points.len())
+    );
+    let no_fits = format!(
+        "neither the dictionary nor plain's last conv1 has a filter whose Gabor fit reaches \
+         R² ≥ {GOOD_R2}: nothing to plot"
+    );
     png(
         layout::NXNY_PNG,
         series_plot(
             &s,
             (0.0, top),
             (0.0, top),
-            "gabor fits r2 >= 0.7",
-            "nx",
-            "ny",
-        ),
+            &Labels {
+                title: &nxny_title,
+                x: "nx = σx·f (cycles per σ, across the stripes)",
+                y: "ny = σy·f (cycles per σ, along the stripes)",
+                empty: &no_fits,
+            },
+        )?,
     )?;
     let cdf = |label, values: Vec<f64>| {
         let mut v: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
@@ -170,8 +204,11 @@ pub(super) fn write_figures(out: &Path, r: &StudyResults) -> Result<()> {
     };
     let mut s: Vec<Series> = r.references.iter().map(|(n, b)| cdf(*n, r2s(b))).collect();
     if let Some(p) = plain {
-        s.push(cdf("cnn epoch 0", r2s(&p.banks[0])));
-        s.push(cdf("cnn final", r2s(p.banks.last().expect("epoch 0"))));
+        s.push(cdf("conv1, plain, epoch 0", r2s(&p.banks[0])));
+        s.push(cdf(
+            "conv1, plain, last epoch",
+            r2s(p.banks.last().expect("epoch 0")),
+        ));
     }
     png(
         layout::R2_PNG,
@@ -179,10 +216,13 @@ pub(super) fn write_figures(out: &Path, r: &StudyResults) -> Result<()> {
             &s,
             (0.0, 1.0),
             (0.0, 1.0),
-            "gabor fit r2: cumulative fraction",
-            "r2",
-            "fraction",
-        ),
+            &Labels {
+                title: "Gabor fit R²: cumulative distribution over filters",
+                x: "R² of the filter's Gabor fit",
+                y: "fraction of filters with R² ≤ x",
+                empty: "no filter bank was fitted with Gabors: nothing to plot",
+            },
+        )?,
     )?;
     let final_plain: Vec<&FilterMeasures> = plain
         .map(|p| p.banks.last().expect("epoch 0").filters.iter().collect())
@@ -195,21 +235,32 @@ pub(super) fn write_figures(out: &Path, r: &StudyResults) -> Result<()> {
             .map(|g| f(&g))
             .collect()
     };
+    let no_good = format!(
+        "no conv1 filter of plain's last epoch fits a Gabor with R² ≥ {GOOD_R2}: nothing to plot"
+    );
     let (img, _) = histogram(
         &good(|g| g.params.theta.to_degrees()),
         12,
         (0.0, 180.0),
-        "cnn final orientations (r2 >= 0.7)",
-        "degrees",
-    );
+        &Labels {
+            title: &format!("Orientation of plain's last conv1 filters with R² ≥ {GOOD_R2}"),
+            x: "orientation θ (degrees)",
+            y: "filters (count)",
+            empty: &no_good,
+        },
+    )?;
     png(layout::ORIENTATION_PNG, img)?;
     let (img, _) = histogram(
         &good(|g| g.params.frequency),
         10,
         (0.0, 0.5),
-        "cnn final frequencies (r2 >= 0.7)",
-        "cycles per pixel",
-    );
+        &Labels {
+            title: &format!("Frequency of plain's last conv1 filters with R² ≥ {GOOD_R2}"),
+            x: "spatial frequency (cycles/pixel)",
+            y: "filters (count)",
+            empty: &no_good,
+        },
+    )?;
     png(layout::FREQUENCY_PNG, img)?;
     let mut names: Vec<&str> = Vec::new();
     for rec in &r.runs {
@@ -228,32 +279,49 @@ pub(super) fn write_figures(out: &Path, r: &StudyResults) -> Result<()> {
             })
         })
         .collect();
-    let s: Vec<Series> = replaced
+    let categories: Vec<Category> = replaced
         .iter()
-        .enumerate()
-        .map(|(i, n)| Series {
+        .map(|n| Category {
             label: n,
-            points: r
+            values: r
                 .runs
                 .iter()
                 .filter(|rec| rec.run.variant.name == *n)
-                .map(|rec| ((i + 1) as f64, rec.last().0.test_accuracy))
+                .map(|rec| rec.last().0.test_accuracy)
                 .collect(),
-            joined: false,
-            dashed: false,
         })
         .collect();
-    let top = upper(r.runs.iter().map(|rec| rec.last().0.test_accuracy), 0.1).min(1.0);
     png(
         layout::ACCURACY_PNG,
-        series_plot(
-            &s,
-            (0.0, replaced.len() as f64 + 1.0),
-            (0.0, top),
-            "test accuracy per seed",
-            "first layer condition",
-            "accuracy",
-        ),
+        category_plot(
+            &categories,
+            accuracy_range(categories.iter().flat_map(|c| c.values.iter().copied())),
+            &Labels {
+                title: "Test accuracy by first-layer condition (one dot per seed)",
+                x: "test accuracy (fraction correct)",
+                y: "first-layer condition",
+                empty: "no run of a first-layer condition finished: nothing to plot",
+            },
+        )?,
     )?;
     Ok(())
+}
+
+/// The accuracy axis: the values' span with a margin, widened to multiples of 0.05 within
+/// [0, 1]. A dot plot reads positions, not lengths, so the axis need not start at 0, and
+/// the 2-3 point gaps between conditions stay visible.
+fn accuracy_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if lo > hi {
+        return (0.0, 1.0);
+    }
+    let step = 0.05;
+    (
+        (((lo - 0.01) / step).floor() * step).max(0.0),
+        (((hi + 0.01) / step).ceil() * step).min(1.0),
+    )
 }

@@ -75,13 +75,7 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
     let plain = format!("plain-s{}", c.seed);
     let mut s = String::new();
     let _ = writeln!(s, "# simplecell study report\n");
-    let text = |v: &serde_json::Value, key: &str| {
-        v.get(key).map_or(String::new(), |x| {
-            x.as_str().map_or_else(|| x.to_string(), str::to_string)
-        })
-    };
-    let seconds = |v: &serde_json::Value| v.get("seconds").and_then(|x| x.as_f64()).unwrap_or(0.0);
-    let total: f64 = r.invocations.iter().map(seconds).sum();
+    let total: f64 = r.invocations.iter().map(|v| v.seconds).sum();
     let _ = writeln!(
         s,
         "Made by the command line(s) below, as recorded in the sidecar ({} s of wall time in \
@@ -92,7 +86,7 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
         layout::SIDECAR
     );
     for v in &r.invocations {
-        let status = if v.get("finished").and_then(|f| f.as_bool()) == Some(true) {
+        let status = if v.finished {
             "finished"
         } else {
             "stopped before the end"
@@ -100,8 +94,8 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
         let _ = writeln!(
             s,
             "- `{}` ({} s, {status})",
-            text(v, "command_line"),
-            seconds(v).round()
+            v.command_line,
+            v.seconds.round()
         );
     }
     s.push('\n');
@@ -276,7 +270,7 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
     let _ = writeln!(
         s,
         "- `runs/RUN/` (each CNN run: `metrics.csv`, `conv1_epoch_NNN.npy/.png/.json`, \
-         `checkpoint.json`, `run.json`), `reference/` (patches' sidecar, dictionary run, banks)"
+         `checkpoint.bin`, `run.json`), `reference/` (patches' sidecar, dictionary run, banks)"
     );
     Ok(s)
 }

@@ -10,13 +10,14 @@ mod figures;
 mod markdown;
 mod tables;
 
-use super::StudyConfig;
+use super::ValidStudyParams;
 use super::codes::CodeSparsity;
 use super::layout;
 use super::measure::BankMeasures;
 use super::plan::Run;
+use super::run::Invocation;
 use crate::analysis::measures::FilterMeasures;
-use crate::cnn::train::EpochMetrics;
+use crate::cnn::log::EpochMetrics;
 use crate::error::Result;
 use crate::io::atomic;
 use std::path::Path;
@@ -47,10 +48,10 @@ pub struct Conv2Record {
 
 /// Everything the report shows.
 pub struct StudyResults {
-    pub config: StudyConfig,
+    pub config: ValidStudyParams,
     /// Every invocation that worked on the study, first to last, as recorded in the
-    /// sidecar: `command_line`, wall `seconds`, `finished`.
-    pub invocations: Vec<serde_json::Value>,
+    /// sidecar.
+    pub invocations: Vec<Invocation>,
     pub runs: Vec<RunRecord>,
     /// (bank name, measures against the dictionary): dictionary, gabor, random.
     pub references: Vec<(&'static str, BankMeasures)>,

@@ -10,7 +10,7 @@ use super::{CONV2_SUMMARY, RunRecord, StudyResults};
 use crate::analysis::gabor::GaborFit;
 use crate::analysis::measures::FilterMeasures;
 use crate::analysis::stats::{Summary, summarise};
-use crate::cnn::train::EpochMetrics;
+use crate::cnn::log::EpochMetrics;
 use crate::io::table::Table;
 use crate::study::measure::BankMeasures;
 use crate::study::{cell, layout};

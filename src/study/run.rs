@@ -1,0 +1,294 @@
+//! The study's stage runner: [`run`] takes the checked settings and an output folder through
+//! the four stages ((1) [`super::reference`], (2) [`super::codes`], (3) [`super::training`],
+//! (4) [`super::measure`] and [`super::report`]), skipping what an earlier invocation
+//! finished. An interrupt is honoured between stages and runs (and inside each CNN run,
+//! between batches) with [`Error::Interrupted`]; every file is written atomically, so the
+//! same call with [`Start::Resume`] continues after an interrupt or a SIGKILL.
+//!
+//! `study.json` records the settings, the runs, and every invocation that worked on the
+//! folder; it is rewritten after every CNN run, so a killed invocation keeps its entry.
+
+use super::codes::{self, CodeSparsity};
+use super::layout;
+use super::measure::{self, Reference};
+use super::params::{StudyInputs, StudyRecord, ValidStudyParams};
+use super::plan::{self, Run};
+use super::reference;
+use super::report::{StudyResults, write_all};
+use super::training::{Images, cnn_run};
+use crate::cnn::Start;
+use crate::error::{Error, Result};
+use crate::io::sidecar::{self, Provenance};
+use crate::io::{atomic, npy};
+use crate::observer::Progress;
+use crate::viz::montage::Bank;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What a finished study reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StudySummary {
+    pub report: PathBuf,
+    /// Wall time of this invocation.
+    pub seconds: f64,
+}
+
+/// The error every interrupted stage returns, naming the study to resume.
+pub(super) fn interrupted(out: &Path) -> Error {
+    Error::Interrupted {
+        resume: format!(
+            "the same command with --resume (study in {})",
+            out.display()
+        ),
+    }
+}
+
+/// Stops between stages when the user asked the process to stop.
+pub(super) fn stop_if_asked(out: &Path) -> Result<()> {
+    if crate::interrupt::requested() {
+        Err(interrupted(out))
+    } else {
+        Ok(())
+    }
+}
+
+/// An interrupt inside a stage (the dictionary run, a CNN run) resumes through the study.
+fn as_study_interrupt(out: &Path) -> impl Fn(Error) -> Error + '_ {
+    move |e| match e {
+        Error::Interrupted { .. } => interrupted(out),
+        e => e,
+    }
+}
+
+/// Refuses to mix studies: a fresh study needs an empty place (or `overwrite`); a resumed
+/// one must have been started with the same record.
+fn check_folder(out: &Path, record: &StudyRecord, start: Start) -> Result<()> {
+    let side = out.join(layout::SIDECAR);
+    match start {
+        Start::Resume => {
+            let saved = sidecar::read(&side)?;
+            let same = saved
+                .get("config")
+                .and_then(|c| serde_json::from_value::<StudyRecord>(c.clone()).ok())
+                .is_some_and(|c| &c == record);
+            if !same {
+                return Err(Error::param(
+                    "resume",
+                    out.display(),
+                    format!(
+                        "the study there was started with other options; see {}",
+                        side.display()
+                    ),
+                ));
+            }
+        }
+        Start::Fresh { overwrite } if side.exists() && !overwrite => {
+            return Err(Error::param(
+                "out",
+                out.display(),
+                "holds a study already: add `resume` to continue it or `force` to start over",
+            ));
+        }
+        Start::Fresh { .. } => {}
+    }
+    Ok(())
+}
+
+/// One invocation that worked on a study folder, as `study.json` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invocation {
+    pub command_line: String,
+    /// Wall time up to its last finished CNN run, or to its end.
+    pub seconds: f64,
+    /// Whether it reached the end of the study.
+    pub finished: bool,
+}
+
+/// What `study.json` records besides the shared provenance fields.
+#[derive(Serialize)]
+struct Sidecar<'a> {
+    invocations: &'a [Invocation],
+    config: &'a StudyRecord,
+    threads: usize,
+    runs: &'a [String],
+    status: &'static str,
+    #[serde(flatten)]
+    finished: Option<&'a Finished>,
+}
+
+/// What a finished study adds to `study.json`.
+#[derive(Serialize)]
+struct Finished {
+    stage_seconds_last_invocation: serde_json::Map<String, Value>,
+    dictionary_codes: CodeSparsity,
+    inputs: FinishedInputs,
+}
+
+#[derive(Serialize)]
+struct FinishedInputs {
+    dictionary_sha256: String,
+    patches_sidecar: PathBuf,
+}
+
+/// `study.json`, rewritten as the study goes.
+struct StudySidecar<'a> {
+    out: &'a Path,
+    record: &'a StudyRecord,
+    runs: Vec<String>,
+    /// Earlier invocations, then this one.
+    invocations: Vec<Invocation>,
+    started: Instant,
+}
+
+impl<'a> StudySidecar<'a> {
+    fn new(
+        out: &'a Path,
+        record: &'a StudyRecord,
+        runs: &[Run],
+        start: Start,
+        command_line: &str,
+    ) -> Self {
+        let mut invocations = if start == Start::Resume {
+            // A resumed study still reports how it was started and what it cost in all.
+            sidecar::read(&out.join(layout::SIDECAR))
+                .ok()
+                .and_then(|v| v.get("invocations").cloned())
+                .and_then(|v| serde_json::from_value(v).ok())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        invocations.push(Invocation {
+            command_line: command_line.to_string(),
+            seconds: 0.0,
+            finished: false,
+        });
+        Self {
+            out,
+            record,
+            runs: runs.iter().map(Run::name).collect(),
+            invocations,
+            started: Instant::now(),
+        }
+    }
+
+    /// Brings this invocation's entry up to date.
+    fn stamp(&mut self, finished: bool) {
+        let this = self.invocations.last_mut().expect("this invocation");
+        this.seconds = self.started.elapsed().as_secs_f64();
+        this.finished = finished;
+    }
+
+    fn write(&self, finished: Option<&Finished>) -> Result<()> {
+        let record = Sidecar {
+            invocations: &self.invocations,
+            config: self.record,
+            threads: rayon::current_num_threads(),
+            runs: &self.runs,
+            status: if finished.is_some() {
+                "finished"
+            } else {
+                "running"
+            },
+            finished,
+        };
+        Provenance::new("study", record).write(&self.out.join(layout::SIDECAR), true)
+    }
+
+    fn running(&mut self) -> Result<()> {
+        self.stamp(false);
+        self.write(None)
+    }
+}
+
+/// Runs (or resumes) the study of `inputs` with `params` in the folder `out`.
+/// `command_line` is recorded in `study.json` as how this invocation was made.
+pub fn run(
+    inputs: &StudyInputs,
+    params: &ValidStudyParams,
+    out: &Path,
+    start: Start,
+    command_line: &str,
+    progress: &dyn Progress,
+) -> Result<StudySummary> {
+    let c = params;
+    let record = StudyRecord::new(inputs, params);
+    check_folder(out, &record, start)?;
+    atomic::ensure_dir(out)?;
+    let runs = plan::runs(c);
+    let mut side = StudySidecar::new(out, &record, &runs, start, command_line);
+    side.write(None)?;
+    let mut timings = serde_json::Map::new();
+    let mut lap = |name: &str, t: &mut Instant| {
+        timings.insert(name.into(), json!(t.elapsed().as_secs_f64()));
+        *t = Instant::now();
+    };
+    let mut t = Instant::now();
+    reference::build(out, inputs, c, progress).map_err(as_study_interrupt(out))?;
+    lap("reference", &mut t);
+    let dict_path = out.join(layout::DICTIONARY);
+    let dict = npy::read(&dict_path)?;
+    let dictionary = Bank::from_shape(&dict.data, &dict.shape, &dict_path)?;
+    let mut images = Images::new(inputs);
+    progress.note("study: coding the test images with the dictionary");
+    let code_sparsity = codes::code_sparsity(
+        &images.for_run(c, &runs[0])?.test,
+        c.activation_sample,
+        &dict.data,
+        dictionary.count,
+        c.kernel,
+        c.lambda,
+    )?;
+    lap("dictionary_codes", &mut t);
+    for run in &runs {
+        stop_if_asked(out)?;
+        cnn_run(out, c, run, &mut images, progress).map_err(as_study_interrupt(out))?;
+        side.running()?;
+    }
+    lap("cnn_runs", &mut t);
+    progress.note("study: measuring every logged first layer");
+    let reference = Reference::new(dictionary, c.null_draws, c.seed);
+    let mut records = Vec::with_capacity(runs.len());
+    for run in &runs {
+        stop_if_asked(out)?;
+        records.push(measure::measure_run(out, c, run, &reference)?);
+    }
+    let mut references = Vec::new();
+    for (name, rel) in [
+        ("dictionary", layout::DICTIONARY),
+        ("gabor", layout::GABOR),
+        ("random", layout::RANDOM),
+    ] {
+        references.push((name, measure::bank_file(&out.join(rel), &reference)?));
+    }
+    lap("measurements", &mut t);
+    let plain = &runs[0];
+    let conv2 = measure::conv2(out, c, plain)?;
+    lap("conv2", &mut t);
+    side.stamp(true);
+    let results = StudyResults {
+        config: params.clone(),
+        invocations: side.invocations.clone(),
+        runs: records,
+        references,
+        codes: code_sparsity.clone(),
+        conv2,
+    };
+    write_all(out, &results)?;
+    lap("report", &mut t);
+    side.stamp(true);
+    side.write(Some(&Finished {
+        stage_seconds_last_invocation: timings,
+        dictionary_codes: code_sparsity,
+        inputs: FinishedInputs {
+            dictionary_sha256: sidecar::sha256_file(&dict_path)?,
+            patches_sidecar: out.join(layout::PATCHES).with_extension("json"),
+        },
+    }))?;
+    Ok(StudySummary {
+        report: out.join(layout::REPORT),
+        seconds: side.started.elapsed().as_secs_f64(),
+    })
+}
