@@ -104,8 +104,8 @@ pub struct FeaturesArgs {
     #[arg(hide_default_value = true, long, value_enum, default_value_t = ClassifierKind::Svm)]
     pub classifier: ClassifierKind,
     /// Solver of the classifier: newton-cg (conjugate gradients on the generalised Hessian,
-    /// then a backtracking line search) or lbfgs [default: newton-cg].
-    #[arg(hide_default_value = true, long, value_enum, default_value_t = Solver::NewtonCg)]
+    /// then a backtracking line search) or lbfgs (argmin's L-BFGS) [default: lbfgs].
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = Solver::Lbfgs)]
     pub solver: Solver,
     /// Candidate L2 weights lambda of lambda/2 ||W||^2 + mean loss, chosen on held-out
     /// training images; the paper's C = 100 is 1e-2 [default: 1e-3,3e-3,1e-2,3e-2,1e-1;
