@@ -61,6 +61,7 @@ pub mod coding;
 pub mod demo;
 pub mod dictionary;
 pub mod error;
+pub mod features;
 pub mod interrupt;
 pub mod io;
 pub mod linalg;

@@ -17,6 +17,7 @@ pub mod matching;
 pub mod measures;
 pub mod planes;
 pub mod report;
+pub mod ridge;
 pub mod similarity;
 pub mod sparsity;
 pub mod spatial;

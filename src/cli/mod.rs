@@ -8,6 +8,7 @@ pub mod cnn;
 pub mod demo;
 pub mod encode;
 pub mod extract;
+pub mod features;
 pub mod flags;
 pub mod gabor;
 pub mod learn;
@@ -58,6 +59,8 @@ pub enum Command {
     /// Train, evaluate and visualise the companion CNN.
     #[command(subcommand)]
     Cnn(cnn::CnnCommand),
+    /// Labelled images -> unsupervised single-layer features + linear classifier (Coates et al. 2011).
+    Features(features::FeaturesArgs),
     /// The whole comparison: dictionary vs CNN first layers, sparsity, replacement, report.
     Study(study::StudyArgs),
 }
@@ -85,5 +88,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Gabor(a) => gabor::run(a, &reporter),
         Command::Cnn(c) => cnn::run(c, &reporter),
         Command::Study(a) => study::run(a, &reporter),
+        Command::Features(a) => features::run_features(a, &reporter),
     }
 }

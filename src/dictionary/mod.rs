@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub(crate) mod data;
 pub mod folder;
 pub mod init;
+pub mod kmeans;
 pub mod learner;
 pub mod mod_rule;
 pub mod olshausen;
