@@ -8,11 +8,12 @@
 use super::input_reference::{
     InputStatistics, log_correlation, orientation_selectivity, radial_power,
 };
-use super::layout;
 use super::params::ValidStudyParams;
+use super::plan;
 use super::plan::Run;
-use super::report::{Conv2Record, RunRecord};
+use super::report::{Conv2Record, RunRecord, TuningRecord};
 use super::training::Images;
+use super::tuning;
 use super::zeros::{self, ZeroSplit};
 use crate::analysis::compare::{CompareOptions, compare_measured, measure_luminance};
 use crate::analysis::gabor::FitOptions;
@@ -22,6 +23,8 @@ use crate::analysis::stats::summarise;
 use crate::cnn::checkpoint::Checkpoint;
 use crate::cnn::data::NetworkInputs;
 use crate::cnn::log::{epoch_bank, epoch_bias};
+use crate::cnn::net::Network;
+use crate::cnn::train::build_network;
 use crate::cnn::visualize::preferred_inputs_of;
 use crate::cnn::{AscentParams, ConvLayer};
 use crate::error::Result;
@@ -272,10 +275,22 @@ pub fn measure_run(
     })
 }
 
-/// Preferred inputs of the second convolution's units in `run`: written as a montage, and
-/// measured like filters (through their luminance).
-pub fn conv2(out: &Path, c: &ValidStudyParams, run: &Run) -> Result<Conv2Record> {
-    let (_, net) = Checkpoint::read(&run.dir(out))?;
+/// The network of `run` as trained (its checkpoint) and as initialised (rebuilt from the
+/// same settings and seed: the epoch-0 network, the null of the deeper-layer measures).
+pub fn trained_and_initial(
+    out: &Path,
+    c: &ValidStudyParams,
+    run: &Run,
+) -> Result<(Network, Network)> {
+    let (_, trained) = Checkpoint::read(&run.dir(out))?;
+    let params = plan::train_params(c, run, out).check()?;
+    let initial = build_network(&params, trained.shapes[0], trained.spec.outputs())?;
+    Ok((trained, initial))
+}
+
+/// Preferred inputs of the second convolution's units in `net` (of run `name`): written
+/// as a montage at `png`, and measured like filters (through their luminance).
+pub fn conv2(net: &Network, name: String, c: &ValidStudyParams, png: &Path) -> Result<Conv2Record> {
     let ascent = AscentParams {
         steps: c.ascent_steps,
         seed: c.seed,
@@ -283,13 +298,12 @@ pub fn conv2(out: &Path, c: &ValidStudyParams, run: &Run) -> Result<Conv2Record>
     }
     .check()?;
     let conv2 = ConvLayer::new(2).expect("2 >= 1");
-    let p = preferred_inputs_of(&net, conv2, &ascent)?;
+    let p = preferred_inputs_of(net, conv2, &ascent)?;
     let shape = [p.units, p.channels, p.side, p.side];
-    let png = out.join(layout::CONV2_PNG);
-    let bank = Bank::from_shape(&p.data, &shape, &png)?;
+    let bank = Bank::from_shape(&p.data, &shape, png)?;
     montage::write_png(
         &montage::render(&bank, &MontageOptions::default()),
-        &png,
+        png,
         true,
     )?;
     let measures = measure_bank(
@@ -301,8 +315,23 @@ pub fn conv2(out: &Path, c: &ValidStudyParams, run: &Run) -> Result<Conv2Record>
         &Silent,
     );
     Ok(Conv2Record {
-        run: run.name(),
+        run: name,
         responses: p.responses,
         measures,
     })
+}
+
+/// Grating tuning of conv1 and conv2 of `net`.
+pub fn tunings(net: &Network, run: &str, network: &'static str) -> Result<Vec<TuningRecord>> {
+    let mut out = Vec::new();
+    for (n, layer) in [(1, "conv1"), (2, "conv2")] {
+        let index = ConvLayer::new(n).expect("n >= 1").index_in(net)?;
+        out.push(TuningRecord {
+            run: run.to_string(),
+            network,
+            layer,
+            units: tuning::tuning(net, index),
+        });
+    }
+    Ok(out)
 }

@@ -20,6 +20,7 @@ pub mod reference;
 pub mod report;
 pub mod run;
 pub mod training;
+pub mod tuning;
 pub mod zeros;
 
 pub use params::{StudyInputs, StudyParams, StudyRecord, ValidStudyParams};
@@ -47,6 +48,9 @@ pub mod layout {
     pub const GABOR_SHARE_PNG: &str = "gabor_share.png";
     pub const ENERGY_PNG: &str = "energy_profile.png";
     pub const ZEROS_PNG: &str = "zero_split.png";
+    pub const CONV2_INITIAL_PNG: &str = "conv2_preferred_epoch0.png";
+    pub const TUNING: &str = "tuning.csv";
+    pub const TUNING_SUMMARY: &str = "tuning_summary.csv";
     pub const ACCURACY: &str = "accuracy.csv";
     pub const ACCURACY_SUMMARY: &str = "accuracy_summary.csv";
     pub const SIMILARITY: &str = "similarity.csv";

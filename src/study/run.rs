@@ -294,12 +294,36 @@ pub fn run(
         references.push((name, measure::bank_file(&out.join(rel), &input)?));
     }
     lap("measurements", &mut t);
-    let plain = &runs[0];
-    let conv2 = if crate::cnn::checkpoint::exists(&plain.dir(out)) {
-        Some(measure::conv2(out, c, plain)?)
-    } else {
-        None
-    };
+    // The deeper layers of the finished plain runs: conv2's preferred inputs (first seed)
+    // and every seed's grating tuning, each beside the network as initialised.
+    let mut conv2 = None;
+    let mut conv2_initial = None;
+    let mut tuning = Vec::new();
+    for run in runs.iter().filter(|r| r.variant.name == "plain") {
+        let finished = crate::cnn::checkpoint::Checkpoint::read(&run.dir(out))
+            .is_ok_and(|(ck, _)| ck.epochs_done == c.epochs);
+        if !finished {
+            continue;
+        }
+        stop_if_asked(out)?;
+        let (trained, initial) = measure::trained_and_initial(out, c, run)?;
+        if conv2.is_none() {
+            conv2 = Some(measure::conv2(
+                &trained,
+                run.name(),
+                c,
+                &out.join(layout::CONV2_PNG),
+            )?);
+            conv2_initial = Some(measure::conv2(
+                &initial,
+                format!("{} (epoch 0)", run.name()),
+                c,
+                &out.join(layout::CONV2_INITIAL_PNG),
+            )?);
+        }
+        tuning.extend(measure::tunings(&trained, &run.name(), "trained")?);
+        tuning.extend(measure::tunings(&initial, &run.name(), "initial")?);
+    }
     lap("conv2", &mut t);
     side.stamp(true);
     let results = StudyResults {
@@ -309,6 +333,8 @@ pub fn run(
         references,
         codes: code_sparsity.clone(),
         conv2,
+        conv2_initial,
+        tuning,
     };
     write_all(out, &results)?;
     lap("report", &mut t);

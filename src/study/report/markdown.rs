@@ -129,9 +129,12 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
     let _ = writeln!(s, "## 1. The unsupervised reference\n");
     let _ = writeln!(
         s,
-        "![dictionary](reference/dictionary.png) ![gabor](reference/gabor.png) \
-         ![random](reference/random.png)\n\nDictionary, Gabor bank, random bank. Each bank \
-         against the dictionary (the dictionary's own row is the ceiling):\n"
+        "![input dictionary](reference/input/dictionary.png) \
+         ![kodak dictionary](reference/dictionary.png) ![gabor](reference/gabor.png) \
+         ![random](reference/random.png)\n\nInput dictionary (learned from the CNN's own \
+         standardised patches, mean removed), Kodak dictionary (whitened patches), Gabor \
+         bank, random bank. Each bank against the input dictionary (its own row is the \
+         ceiling):\n"
     );
     s += &markdown_table(
         out,
@@ -280,6 +283,27 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
                 out,
                 CONV2_SUMMARY,
                 &["measure", "median", "q25", "q75"],
+                every_row,
+            )?;
+            let _ = writeln!(
+                s,
+                "Orientation and frequency tuning to gratings (bandwidth table; every unit in \
+                 `{}`), for each finished plain seed, trained and as initialised:\n",
+                layout::TUNING
+            );
+            s += &markdown_table(
+                out,
+                layout::TUNING_SUMMARY,
+                &[
+                    "run",
+                    "network",
+                    "layer",
+                    "units",
+                    "median_orientation_selectivity",
+                    "median_orientation_hwhh_deg",
+                    "median_frequency_bandwidth_octaves",
+                    "median_preferred_frequency",
+                ],
                 every_row,
             )?;
         }

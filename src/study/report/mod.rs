@@ -52,6 +52,15 @@ pub struct Conv2Record {
     pub measures: Vec<FilterMeasures>,
 }
 
+/// Grating tuning of one layer of one network.
+pub struct TuningRecord {
+    pub run: String,
+    /// "trained" or "initial" (the epoch-0 network, rebuilt).
+    pub network: &'static str,
+    pub layer: &'static str,
+    pub units: Vec<crate::study::tuning::UnitTuning>,
+}
+
 /// Everything the report shows.
 pub struct StudyResults {
     pub config: ValidStudyParams,
@@ -64,13 +73,17 @@ pub struct StudyResults {
     pub codes: CodeSparsity,
     /// None while the plain run has not been trained.
     pub conv2: Option<Conv2Record>,
+    /// The same for the plain run's network as initialised (the null).
+    pub conv2_initial: Option<Conv2Record>,
+    /// Grating tuning of conv1 and conv2 of every finished plain run, trained and initial.
+    pub tuning: Vec<TuningRecord>,
 }
 
 /// The per-measure summary of the second layer (no `layout` name: only the report reads it).
 const CONV2_SUMMARY: &str = "conv2_summary.csv";
 
 /// The study's CSV file names, for output checks and tests.
-pub fn table_names() -> [&'static str; 12] {
+pub fn table_names() -> [&'static str; 14] {
     tables::TABLES.map(|(name, _)| name)
 }
 

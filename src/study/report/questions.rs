@@ -168,31 +168,63 @@ pub(super) fn opening(out: &Path, r: &StudyResults) -> Result<String> {
         seed = r.config.seed,
     );
     // Deeper layers?
-    let _ = writeln!(
-        s,
-        "### Deeper layers?\n\n{}\n",
-        match &r.conv2 {
-            Some(c) => {
-                let r2: Vec<f64> = c
-                    .measures
-                    .iter()
-                    .map(|m| m.gabor.map_or(f64::NAN, |g| g.r2))
-                    .collect();
-                let med = crate::analysis::stats::summarise(&r2).median;
-                format!(
-                    "Not shown. The preferred inputs of conv2's {} units in `{}` are drawn \
-                     below (median Gabor R² {med:.2}), but without the same procedure on the \
-                     epoch-0 network as a null, the top-9 dataset patches and grating tuning \
-                     curves, nothing can be said about what conv2 prefers beyond the \
-                     picture; those are what would settle it.\n\n![conv2]({})",
-                    c.measures.len(),
-                    c.run,
-                    layout::CONV2_PNG
-                )
-            }
-            None => "Not shown: the plain run has not been trained yet.".to_string(),
-        }
+    let layer_stat = |network: &str,
+                      layer: &str,
+                      f: fn(&crate::study::tuning::UnitTuning) -> f64| {
+        let values: Vec<f64> = r
+            .tuning
+            .iter()
+            .filter(|t| t.network == network && t.layer == layer)
+            .map(|t| {
+                crate::analysis::stats::summarise(&t.units.iter().map(f).collect::<Vec<_>>()).median
+            })
+            .collect();
+        SeedStat::of(&values)
+    };
+    let osi = |u: &crate::study::tuning::UnitTuning| u.orientation_selectivity;
+    let hwhh = |u: &crate::study::tuning::UnitTuning| u.orientation_hwhh_deg;
+    let (c2t, c2i) = (
+        layer_stat("trained", "conv2", osi),
+        layer_stat("initial", "conv2", osi),
     );
+    let (c1t, c1i) = (
+        layer_stat("trained", "conv1", osi),
+        layer_stat("initial", "conv1", osi),
+    );
+    let (h2t, h2i) = (
+        layer_stat("trained", "conv2", hwhh),
+        layer_stat("initial", "conv2", hwhh),
+    );
+    let t2 = welch(&c2t, &c2i);
+    let deeper = if c2t.n == 0 {
+        "Not shown: no plain run has finished yet.".to_string()
+    } else {
+        format!(
+            "{} The median orientation selectivity of conv2 units to gratings is {} trained \
+             against {} for the same network as initialised (Welch t = {t2:.1} over seeds; \
+             conv1: {} against {}), with median orientation half-width {}° against {}°. \
+             conv2's preferred inputs are shown beside the initial network's; the top-9 \
+             dataset patches per unit were not computed, so what conv2 units respond to in \
+             images beyond gratings is not shown.\n\n\
+             ![conv2 trained]({}) ![conv2 initial]({})",
+            if t2.is_finite() && t2 > 2.0 && c2t.mean > c2i.mean {
+                "conv2 becomes more orientation-tuned with training."
+            } else if t2.is_nan() {
+                "Not settled: the comparison needs two finished plain seeds."
+            } else {
+                "Not shown: conv2's orientation tuning is not clearly above the initial network's."
+            },
+            c2t.text(3),
+            c2i.text(3),
+            c1t.text(3),
+            c1i.text(3),
+            h2t.text(1),
+            h2i.text(1),
+            layout::CONV2_PNG,
+            layout::CONV2_INITIAL_PNG,
+        )
+    };
+    let _ = writeln!(s, "### Deeper layers?\n\n{deeper}\n");
     let _ = writeln!(
         s,
         "## Criteria\n\nCriteria 1-4 for the baseline, and (criterion 5) the same for the \

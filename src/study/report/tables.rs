@@ -462,11 +462,75 @@ fn conv2_summary(r: &StudyResults) -> Table {
     )
 }
 
+/// One unit's grating tuning.
+struct Tuned<'a> {
+    rec: &'a super::TuningRecord,
+    u: &'a crate::study::tuning::UnitTuning,
+}
+
+fn tuning_table(r: &StudyResults) -> Table {
+    let rows = r
+        .tuning
+        .iter()
+        .flat_map(|rec| rec.units.iter().map(move |u| Tuned { rec, u }));
+    table::<Tuned>(
+        &[
+            ("run", |x| x.rec.run.clone()),
+            ("network", |x| x.rec.network.into()),
+            ("layer", |x| x.rec.layer.into()),
+            ("unit", |x| x.u.unit.to_string()),
+            ("preferred_orientation_deg", |x| {
+                cell(x.u.preferred_orientation_deg)
+            }),
+            ("preferred_frequency", |x| cell(x.u.preferred_frequency)),
+            ("orientation_hwhh_deg", |x| cell(x.u.orientation_hwhh_deg)),
+            ("frequency_bandwidth_octaves", |x| {
+                cell(x.u.frequency_bandwidth_octaves)
+            }),
+            ("orientation_selectivity", |x| {
+                cell(x.u.orientation_selectivity)
+            }),
+            ("peak_response", |x| cell(x.u.peak_response)),
+        ],
+        rows,
+    )
+}
+
+/// Median of a tuning measure over a layer's units.
+fn unit_median(rec: &super::TuningRecord, f: fn(&crate::study::tuning::UnitTuning) -> f64) -> f64 {
+    summarise(&rec.units.iter().map(f).collect::<Vec<_>>()).median
+}
+
+/// The bandwidth table: per run, network and layer, the units' medians.
+fn tuning_summary(r: &StudyResults) -> Table {
+    table::<&super::TuningRecord>(
+        &[
+            ("run", |x| x.run.clone()),
+            ("network", |x| x.network.into()),
+            ("layer", |x| x.layer.into()),
+            ("units", |x| x.units.len().to_string()),
+            ("median_orientation_selectivity", |x| {
+                cell(unit_median(x, |u| u.orientation_selectivity))
+            }),
+            ("median_orientation_hwhh_deg", |x| {
+                cell(unit_median(x, |u| u.orientation_hwhh_deg))
+            }),
+            ("median_frequency_bandwidth_octaves", |x| {
+                cell(unit_median(x, |u| u.frequency_bandwidth_octaves))
+            }),
+            ("median_preferred_frequency", |x| {
+                cell(unit_median(x, |u| u.preferred_frequency))
+            }),
+        ],
+        &r.tuning,
+    )
+}
+
 /// Builds one CSV's table from the study's records.
 type Builder = fn(&StudyResults) -> Table;
 
 /// Every CSV of the study: file name and the function that builds it, in writing order.
-pub(super) const TABLES: [(&str, Builder); 12] = [
+pub(super) const TABLES: [(&str, Builder); 14] = [
     (layout::REFERENCE_BANKS, reference_table),
     (layout::SIMILARITY, similarity_table),
     (layout::SPARSITY, sparsity_table),
@@ -479,4 +543,6 @@ pub(super) const TABLES: [(&str, Builder); 12] = [
     (layout::SEED_SUMMARY, seed_summary),
     (layout::CRITERIA, criteria_table),
     (layout::ZEROS, zeros_table),
+    (layout::TUNING, tuning_table),
+    (layout::TUNING_SUMMARY, tuning_summary),
 ];
