@@ -136,9 +136,15 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         "gabor_parameters.csv",
         "conv2_units.csv",
         "conv2_summary.csv",
+        "seed_summary.csv",
+        "criteria.csv",
+        "zero_split.csv",
     ];
     let figures = [
-        "similarity_curve.png",
+        "matched_minus_null.png",
+        "gabor_share.png",
+        "energy_profile.png",
+        "zero_split.png",
         "sparsity_curve.png",
         "filter_sparsity_curve.png",
         "nx_ny.png",
@@ -148,6 +154,7 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         "accuracy.png",
         "conv2_preferred.png",
         "reference/dictionary.png",
+        "reference/input/dictionary.png",
         "reference/gabor.png",
         "reference/random.png",
     ];
@@ -176,7 +183,18 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
     assert_eq!(
         header("similarity.csv"),
         "run,variant,seed,input,epoch,matched_similarity,null_mean,null_sd,z,gabor_r2_median,\
-         gabor_r2_ge_0.7,energy80_area_median,orientation_kuiper_p,frequency_ks_p,nx_ks_p,ny_ks_p"
+         gabor_r2_ge_0.7,energy80_area_median,orientation_kuiper_p,frequency_ks_p,nx_ks_p,ny_ks_p,\
+         matched_minus_null,kodak_matched,kodak_null,energy_vs_whitening_r,energy_vs_input_r,\
+         selectivity_whitened,selectivity_raw,diverged"
+    );
+    assert_eq!(
+        header("criteria.csv"),
+        "criterion,variant,measure,value,threshold,result"
+    );
+    assert_eq!(
+        header("zero_split.csv"),
+        "run,variant,seed,epoch,bias_mean,zero_fraction,zero_fraction_zero_bias,\
+         zero_fraction_phase_randomised"
     );
     assert_eq!(
         header("sparsity.csv"),
@@ -184,11 +202,28 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
          preactivation_kurtosis,filter_hoyer,filter_kurtosis"
     );
 
-    // 6 single runs + 5 replicated variants x 2 seeds, each with epochs 0..=2.
+    // 14 variants x 2 seeds, each with epochs 0..=2.
     let (_, accuracy_rows) = read_csv(&out.join("accuracy.csv"));
-    assert_eq!(accuracy_rows.len(), 16);
+    assert_eq!(accuracy_rows.len(), 28);
     let (_, similarity_rows) = read_csv(&out.join("similarity.csv"));
-    assert_eq!(similarity_rows.len(), 16 * 3);
+    assert_eq!(similarity_rows.len(), 28 * 3);
+    // Every criterion has a verdict; on bars, numbers not goals, so only their form.
+    let (_, criteria) = read_csv(&out.join("criteria.csv"));
+    assert_eq!(criteria.len(), 10, "5 rows for plain, 5 for random labels");
+    for row in &criteria {
+        assert!(
+            row[5] == "PASS" || row[5] == "FAIL",
+            "criterion {} has no verdict: {row:?}",
+            row[0]
+        );
+    }
+    // The zero split of an unnormalised run is measured; batch norm's is not.
+    let (zh, zeros) = read_csv(&out.join("zero_split.csv"));
+    let col = |n: &str| zh.iter().position(|h| h == n).unwrap();
+    for row in &zeros {
+        let measured = row[col("zero_fraction_zero_bias")] != "nan";
+        assert_eq!(measured, row[col("variant")] != "batch-norm", "{row:?}");
+    }
     for (f, c) in [
         ("accuracy.csv", "train_accuracy"),
         ("accuracy.csv", "test_accuracy"),
@@ -197,7 +232,10 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         ("similarity.csv", "null_mean"),
         ("sparsity.csv", "activation_zero_fraction"),
         ("sparsity.csv", "filter_hoyer"),
-        ("reference_banks.csv", "matched_similarity_to_dictionary"),
+        (
+            "reference_banks.csv",
+            "matched_similarity_to_input_dictionary",
+        ),
         ("dictionary_codes.csv", "code_zero_fraction"),
     ] {
         assert_in_unit_interval(&out.join(f), c);
@@ -205,10 +243,10 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
     // The bars are easy: the plain CNN beats chance (1/3) after two epochs.
     let acc = csv_column(&out.join("accuracy.csv"), "test_accuracy");
     assert!(acc[0] > 0.5, "plain-s1 test accuracy {}", acc[0]);
-    // The dictionary matches itself exactly; the random bank is far from it.
+    // The input dictionary matches itself exactly; the random bank is far from it.
     let refs = csv_column(
         &out.join("reference_banks.csv"),
-        "matched_similarity_to_dictionary",
+        "matched_similarity_to_input_dictionary",
     );
     assert!(
         (refs[0] - 1.0).abs() < 1e-3,
@@ -216,9 +254,9 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         refs[0]
     );
     assert!(
-        refs[2] < refs[0] - 0.2,
+        refs[3] < refs[0] - 0.2,
         "random bank {} vs dictionary",
-        refs[2]
+        refs[3]
     );
 
     // Fixed first layers keep their bytes; the fixed dictionary is the dictionary.
@@ -243,6 +281,19 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
 
     // Every table of the report is rows of the CSV it names, cell for cell.
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let questions = [
+        "### Why OF-like?",
+        "### Implicit sparsity?",
+        "### Gabors instead?",
+        "### Learned without labels?",
+        "### Deeper layers?",
+        "## Criteria",
+    ];
+    let at: Vec<usize> = questions
+        .iter()
+        .map(|q| report.find(q).unwrap_or_else(|| panic!("{q} missing")))
+        .collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "questions out of order");
     let parsed = report_tables(&report);
     assert!(
         parsed.len() >= 6,
@@ -274,11 +325,17 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         }
     }
 
-    // Resuming a finished study redoes only the measurements, to the same tables.
+    // Resuming a finished study redoes only the measurements, to the same tables; so does
+    // a report-only invocation, which leaves study.json to the invocation that trains.
     let before = std::fs::read(out.join("similarity.csv")).unwrap();
     let again = study(&data, &out, &["--resume"]);
     assert!(again.status.success(), "resume failed: {}", stderr(&again));
     assert_eq!(before, std::fs::read(out.join("similarity.csv")).unwrap());
+    let side = std::fs::read(out.join("study.json")).unwrap();
+    let report_only = study(&data, &out, &["--report-only"]);
+    assert!(report_only.status.success(), "{}", stderr(&report_only));
+    assert_eq!(before, std::fs::read(out.join("similarity.csv")).unwrap());
+    assert_eq!(side, std::fs::read(out.join("study.json")).unwrap());
 
     // A second fresh study refuses to overwrite; a changed option cannot resume.
     let refused = study(&data, &out, &[]);
@@ -338,7 +395,16 @@ fn the_library_refuses_to_resume_what_was_never_started() {
     let params = StudyParams::quick().check().unwrap();
     let out = tmp.path().join("never");
     let silent = simplecell::observer::Silent;
-    let err = study::run(&inputs, &params, &out, Start::Resume, "test", &silent).unwrap_err();
+    let err = study::run(
+        &inputs,
+        &params,
+        &out,
+        Start::Resume,
+        false,
+        "test",
+        &silent,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("study.json"), "{err}");
     assert!(!out.exists(), "a refused resume wrote {}", out.display());
     // Inputs are checked when they are made: a missing image folder is named.

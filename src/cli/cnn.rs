@@ -6,6 +6,7 @@ use super::flags::{FlagNames, WithFlags};
 use super::progress::Reporter;
 use crate::cnn::data::DataSource;
 use crate::cnn::init::Init;
+use crate::cnn::input_whitening::InputWhitening;
 use crate::cnn::loss::Loss;
 use crate::cnn::optim::{OptimizerKind, Schedule};
 use crate::cnn::{
@@ -153,6 +154,17 @@ pub struct TrainArgs {
     /// Seed for initialisation, shuffling, dropout and augmentation.
     #[arg(long, default_value_t = train_default().seed)]
     pub seed: u64,
+    /// Multiply conv1's initial weights by this factor [range (0, 1000]].
+    #[arg(long, default_value_t = train_default().conv1_init_scale, value_name = "S")]
+    pub conv1_init_scale: f32,
+    /// Whiten the input images: zca (on conv1-sized training patches, applied as a
+    /// convolution) or of (the Olshausen-Field filter), fitted on the training set and
+    /// stored with the run.
+    #[arg(long, value_parser = choice::<InputWhitening>(), default_value = train_default().input_whitening.name())]
+    pub input_whitening: InputWhitening,
+    /// Train on a seeded permutation of the training labels (a control; test labels kept).
+    #[arg(long)]
+    pub random_labels: bool,
 }
 
 impl TrainArgs {
@@ -187,6 +199,9 @@ impl TrainArgs {
             crop_pad: self.crop_pad,
             flip: self.flip,
             activation_sample: self.activation_sample,
+            conv1_init_scale: self.conv1_init_scale,
+            input_whitening: self.input_whitening,
+            random_labels: self.random_labels,
         }
     }
 }

@@ -35,12 +35,12 @@ pub struct StudyArgs {
     #[arg(long, value_name = "DIR", default_value = "results/study")]
     pub out: PathBuf,
 
-    /// A short study (under 10 minutes on 2 cores): 1 seed, 3 epochs, 3,000 training and
-    /// 1,000 test images, 50,000 patches, 10 null draws. Explicit options still win.
+    /// A short study (under 10 minutes on a quiet 2-core machine): 2 seeds, 2 epochs, 5,000
+    /// training images, 50,000 patches, 10 null draws. Explicit options still win.
     #[arg(long)]
     pub quick: bool,
 
-    /// Replicates of the first-layer replacement runs [default: 3; --quick: 1].
+    /// Seeds of every variant [default: 3; --quick: 2].
     #[arg(long, value_name = "N")]
     pub seeds: Option<usize>,
 
@@ -56,9 +56,17 @@ pub struct StudyArgs {
     #[arg(long, default_value_t = full().filters)]
     pub filters: usize,
 
-    /// Whitened patches for the dictionary [default: 200,000; --quick: 50,000].
+    /// Patches for each reference dictionary [default: 200,000; --quick: 50,000].
     #[arg(long, value_name = "N")]
     pub patches: Option<usize>,
+
+    /// Atoms of the dictionary learned from the CNN's own input (the similarity reference).
+    #[arg(long, default_value_t = full().input_atoms)]
+    pub input_atoms: usize,
+
+    /// Factor on conv1's He initialisation in every run.
+    #[arg(long, default_value_t = full().conv1_init_scale, value_name = "S")]
+    pub conv1_init_scale: f32,
 
     /// Sparse coding lambda (about 8% nonzero codes on whitened 7x7 Kodak patches).
     #[arg(long, default_value_t = full().lambda)]
@@ -68,15 +76,15 @@ pub struct StudyArgs {
     #[arg(long, default_value_t = full().learn_epochs)]
     pub learn_epochs: f64,
 
-    /// CNN epochs per run [default: 10; --quick: 3].
+    /// CNN epochs per run (cosine schedule) [default: 5; --quick: 2].
     #[arg(long, value_name = "E")]
     pub epochs: Option<usize>,
 
-    /// Training images used [default: 10,000; --quick: 3,000; 0 = all].
+    /// Training images used [default: 20,000; --quick: 5,000; 0 = all].
     #[arg(long, value_name = "N")]
     pub train_limit: Option<usize>,
 
-    /// Test images used [default: 4,000; --quick: 1,000; 0 = all].
+    /// Test images used [default: all].
     #[arg(long, value_name = "N")]
     pub test_limit: Option<usize>,
 
@@ -92,7 +100,7 @@ pub struct StudyArgs {
     #[arg(long, default_value_t = full().momentum)]
     pub momentum: f32,
 
-    /// L2 penalty (wd/2)||W||^2 of the weight-decay variant.
+    /// L2 penalty (wd/2)||W||^2 of the baseline (the no-weight-decay variant drops it).
     #[arg(long, default_value_t = full().weight_decay)]
     pub weight_decay: f32,
 
@@ -119,6 +127,11 @@ pub struct StudyArgs {
     /// Start over, overwriting an earlier study in --out.
     #[arg(long)]
     pub force: bool,
+
+    /// Train nothing: write the report of the runs in --out that have logged an epoch (a
+    /// study still training, or stopped early). Same options as the study.
+    #[arg(long, conflicts_with = "force")]
+    pub report_only: bool,
 }
 
 impl StudyArgs {
@@ -141,6 +154,8 @@ impl StudyArgs {
             kernel: self.kernel,
             filters: self.filters,
             patches: self.patches.unwrap_or(preset.patches),
+            input_atoms: self.input_atoms,
+            conv1_init_scale: self.conv1_init_scale,
             lambda: self.lambda,
             learn_epochs: self.learn_epochs,
             epochs: self.epochs.unwrap_or(preset.epochs),
@@ -163,14 +178,22 @@ impl StudyArgs {
 fn study(a: &StudyArgs, reporter: &Reporter) -> Result<study::StudySummary> {
     let inputs = StudyInputs::new(a.images.clone(), a.data.parse()?)?;
     let params = a.params().check()?;
-    let start = if a.resume {
+    let start = if a.resume || a.report_only {
         Start::Resume
     } else {
         Start::Fresh { overwrite: a.force }
     };
     crate::interrupt::install();
     let command = std::env::args().collect::<Vec<_>>().join(" ");
-    study::run(&inputs, &params, &a.out, start, &command, reporter)
+    study::run(
+        &inputs,
+        &params,
+        &a.out,
+        start,
+        a.report_only,
+        &command,
+        reporter,
+    )
 }
 
 pub fn run(a: StudyArgs, reporter: &Reporter) -> Result<()> {

@@ -10,6 +10,7 @@
 //! bytes, no checksum); they are still read, never written.
 
 use super::data::Standardiser;
+use super::input_whitening::WhiteningTransform;
 use super::log::EpochMetrics;
 use super::net::{NetSpec, Network};
 use super::optim::{Optimizer, OptimizerKind};
@@ -50,6 +51,8 @@ pub struct Checkpoint {
     pub optimizer_first: Vec<Vec<f32>>,
     pub optimizer_second: Vec<Vec<f32>>,
     pub standardiser: Standardiser,
+    /// The fitted input whitening (with `input_whitening` other than none).
+    pub input_whitening: Option<WhiteningTransform>,
     pub metrics: Vec<EpochMetrics>,
 }
 
@@ -62,6 +65,8 @@ struct State {
     spec: NetSpec,
     optimizer_steps: u64,
     standardiser: Standardiser,
+    #[serde(default)]
+    input_whitening: Option<WhiteningTransform>,
     metrics: Vec<EpochMetrics>,
     /// Tensor lengths of each section of [`ARRAYS`], in that order.
     lengths: [Vec<usize>; 4],
@@ -105,6 +110,7 @@ impl Checkpoint {
         net: &Network,
         opt: &Optimizer,
         standardiser: &Standardiser,
+        input_whitening: Option<&WhiteningTransform>,
         metrics: &[EpochMetrics],
         epochs_done: usize,
     ) -> Self {
@@ -118,6 +124,7 @@ impl Checkpoint {
             optimizer_first: opt.first.clone(),
             optimizer_second: opt.second.clone(),
             standardiser: standardiser.clone(),
+            input_whitening: input_whitening.cloned(),
             metrics: metrics.to_vec(),
         }
     }
@@ -139,6 +146,7 @@ impl Checkpoint {
             spec: self.spec.clone(),
             optimizer_steps: self.optimizer_steps,
             standardiser: self.standardiser.clone(),
+            input_whitening: self.input_whitening.clone(),
             metrics: self.metrics.clone(),
             lengths: self.arrays().map(lengths),
         };
@@ -207,6 +215,7 @@ impl Checkpoint {
             spec: state.spec,
             optimizer_steps: state.optimizer_steps,
             standardiser: state.standardiser,
+            input_whitening: state.input_whitening,
             metrics: state.metrics,
         })
     }
@@ -287,6 +296,7 @@ mod legacy {
             optimizer_first: ck.optimizer_first,
             optimizer_second: ck.optimizer_second,
             standardiser: ck.standardiser,
+            input_whitening: None,
             metrics: ck.metrics,
         })
     }

@@ -236,8 +236,24 @@ pub fn write_sample(
     augment: Option<(Augment, u64, u64, u64)>,
     dst: &mut [f32],
 ) {
-    let (h, w, c) = (images.height, images.width, images.channels);
+    let c = images.channels;
     let src = images.image(i);
+    write_augmented(images.height, images.width, c, augment, dst, |at, k| {
+        (src[at + k] as f32 / 255.0 - stdz.mean[k]) / stdz.std[k]
+    });
+}
+
+/// Writes one `h` x `w` x `c` image into `dst`, reading the value at (pixel offset,
+/// channel) through `value`, after the shift and flip `augment` draws; shifted-in pixels are
+/// 0 (the mean after standardisation or whitening).
+fn write_augmented(
+    h: usize,
+    w: usize,
+    c: usize,
+    augment: Option<(Augment, u64, u64, u64)>,
+    dst: &mut [f32],
+    value: impl Fn(usize, usize) -> f32,
+) {
     let (mut dy, mut dx, mut flip) = (0isize, 0isize, false);
     if let Some((aug, seed, epoch, position)) = augment {
         let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(seed, epoch, position));
@@ -257,9 +273,71 @@ pub fn write_sample(
                 out.fill(0.0);
                 continue;
             }
-            let p = &src[(sy as usize * w + sx as usize) * c..][..c];
-            for k in 0..c {
-                out[k] = (p[k] as f32 / 255.0 - stdz.mean[k]) / stdz.std[k];
+            let at = (sy as usize * w + sx as usize) * c;
+            for (k, o) in out.iter_mut().enumerate() {
+                *o = value(at, k);
+            }
+        }
+    }
+}
+
+/// The network's input images: the labelled bytes, standardised as each batch is assembled,
+/// or, with an input whitening, standardised and whitened once up front (whitening a whole
+/// image costs far more than standardising it; augmentation then shifts and flips the
+/// whitened images).
+pub struct NetworkInputs<'a> {
+    pub images: &'a LabelledImages,
+    stdz: &'a Standardiser,
+    whitened: Option<Vec<f32>>,
+}
+
+impl<'a> NetworkInputs<'a> {
+    /// Inputs from `images` with `stdz`, whitened by `whitening` if given.
+    pub fn new(
+        images: &'a LabelledImages,
+        stdz: &'a Standardiser,
+        whitening: Option<&super::input_whitening::WhiteningTransform>,
+    ) -> Self {
+        let whitened = whitening.map(|t| t.apply_all(images, stdz));
+        Self {
+            images,
+            stdz,
+            whitened,
+        }
+    }
+
+    /// Inputs whose whitened values were already computed (by fitting the transform).
+    pub fn prewhitened(
+        images: &'a LabelledImages,
+        stdz: &'a Standardiser,
+        whitened: Vec<f32>,
+    ) -> Self {
+        assert_eq!(whitened.len(), images.pixels.len(), "one value per pixel");
+        Self {
+            images,
+            stdz,
+            whitened: Some(whitened),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.images.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.images.is_empty()
+    }
+
+    /// Writes input `i` into `dst` (NHWC), augmented as [`write_sample`] does.
+    pub fn write(&self, i: usize, augment: Option<(Augment, u64, u64, u64)>, dst: &mut [f32]) {
+        match &self.whitened {
+            None => write_sample(self.images, i, self.stdz, augment, dst),
+            Some(values) => {
+                let im = self.images;
+                let image = &values[i * im.image_len()..(i + 1) * im.image_len()];
+                write_augmented(im.height, im.width, im.channels, augment, dst, |at, k| {
+                    image[at + k]
+                });
             }
         }
     }

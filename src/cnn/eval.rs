@@ -75,14 +75,9 @@ pub fn evaluate_run(
         ));
     }
     let mut ws = Workspace::new();
-    let (loss, accuracy) = evaluate(
-        &net,
-        &mut ws,
-        images,
-        &ck.standardiser,
-        ck.config.loss,
-        EVAL_BATCH,
-    );
+    // The run's stored whitening, not one refitted on these images.
+    let inputs = data::NetworkInputs::new(images, &ck.standardiser, ck.input_whitening.as_ref());
+    let (loss, accuracy) = evaluate(&net, &mut ws, &inputs, ck.config.loss, EVAL_BATCH);
     let evaluation = Evaluation {
         data: source,
         split: params.split,

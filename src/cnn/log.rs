@@ -1,9 +1,10 @@
 //! What a training run writes as it goes, besides its checkpoint: every epoch's first layer
 //! as `conv1_epoch_NNN.npy` (filters, channels, k, k) with a JSON sidecar and a montage PNG,
-//! `metrics.csv` with one [`EpochMetrics`] row per epoch, and at the end `run.json`.
+//! its biases as `conv1_bias_epoch_NNN.npy` (filters,), `metrics.csv` with one [`EpochMetrics`] row per epoch, and at the end `run.json`.
 
 use super::checkpoint;
 use super::data::{Datasets, Standardiser};
+use super::input_whitening::WhiteningTransform;
 use super::net::{NetSpec, Network};
 use super::params::TrainRecord;
 use crate::error::Result;
@@ -72,6 +73,12 @@ fn epoch_stem(run: &Path, epoch: usize) -> PathBuf {
     run.join(format!("conv1_epoch_{epoch:03}"))
 }
 
+/// The first layer's biases logged at `epoch` in `run` (filters,): with the bank they
+/// decide how many of conv1's outputs the ReLU zeroes.
+pub fn epoch_bias(run: &Path, epoch: usize) -> PathBuf {
+    run.join(format!("conv1_bias_epoch_{epoch:03}.npy"))
+}
+
 /// The first-layer bank logged at `epoch` in `run`.
 pub fn epoch_bank(run: &Path, epoch: usize) -> PathBuf {
     epoch_stem(run, epoch).with_extension("npy")
@@ -89,6 +96,7 @@ pub fn check_outputs(run: &Path, epochs: usize, force: bool) -> Result<()> {
     }
     for e in 0..=epochs {
         atomic::check_output(&epoch_bank(run, e), force)?;
+        atomic::check_output(&epoch_bias(run, e), force)?;
     }
     if force {
         remove_previous(run)?;
@@ -162,6 +170,7 @@ struct RunSidecar<'a> {
     network: &'a NetSpec,
     parameters: usize,
     standardisation: &'a Standardiser,
+    input_whitening: Option<&'a WhiteningTransform>,
     train_images: usize,
     test_images: usize,
     test_held_out_from_training_files: bool,
@@ -216,6 +225,13 @@ impl<'a> RunLog<'a> {
         let stem = epoch_stem(self.run, metrics.epoch);
         let npy_path = stem.with_extension("npy");
         npy::write(&npy_path, &shape, &bank, true)?;
+        let bias = net.conv_bias(l);
+        npy::write(
+            &epoch_bias(self.run, metrics.epoch),
+            &[bias.len()],
+            bias,
+            true,
+        )?;
         let record = EpochSidecar {
             array: ArrayInfo {
                 shape: shape.clone(),
@@ -263,6 +279,7 @@ impl<'a> RunLog<'a> {
         &self,
         net: &Network,
         standardiser: &Standardiser,
+        input_whitening: Option<&WhiteningTransform>,
         data: &Datasets,
         training_seconds: f64,
         rows: &[EpochMetrics],
@@ -273,6 +290,7 @@ impl<'a> RunLog<'a> {
             network: &net.spec,
             parameters: net.parameter_count(),
             standardisation: standardiser,
+            input_whitening,
             train_images: data.train.len(),
             test_images: data.test.len(),
             test_held_out_from_training_files: data.held_out,

@@ -2,14 +2,13 @@
 //! a labelled set, and the first layer's activity (sparsity of its ReLU output, kurtosis of
 //! its input) and filter shape. Together they make one [`EpochMetrics`] row.
 
-use super::data::{Standardiser, write_sample};
+use super::data::NetworkInputs;
 use super::engine::{Mode, Workspace};
 use super::filters;
 use super::log::EpochMetrics;
 use super::loss::{Loss, LossSums};
 use super::net::{LayerSpec, Network};
 use crate::analysis::sparsity::{excess_kurtosis, hoyer};
-use crate::io::labelled::LabelledImages;
 
 /// Images per evaluation batch: large enough to keep both cores busy, small enough that
 /// the workspace stays a few megabytes.
@@ -19,8 +18,7 @@ pub const EVAL_BATCH: usize = 256;
 pub fn evaluate(
     net: &Network,
     ws: &mut Workspace,
-    images: &LabelledImages,
-    stdz: &Standardiser,
+    images: &NetworkInputs,
     loss: Loss,
     batch: usize,
 ) -> (f64, f64) {
@@ -29,11 +27,9 @@ pub fn evaluate(
     for start in (0..images.len()).step_by(batch) {
         let n = batch.min(images.len() - start);
         ws.prepare(net, n);
-        ws.fill_inputs(net, |i, dst| {
-            write_sample(images, start + i, stdz, None, dst)
-        });
+        ws.fill_inputs(net, |i, dst| images.write(start + i, None, dst));
         ws.forward(net, Mode::Eval, 0, layers);
-        sums.add(ws.loss(net, loss, &images.labels[start..start + n], false));
+        sums.add(ws.loss(net, loss, &images.images.labels[start..start + n], false));
     }
     let n = images.len().max(1) as f64;
     (sums.loss / n, sums.correct as f64 / n)
@@ -45,8 +41,7 @@ pub fn evaluate(
 fn conv1_activity(
     net: &Network,
     ws: &mut Workspace,
-    images: &LabelledImages,
-    stdz: &Standardiser,
+    images: &NetworkInputs,
     count: usize,
 ) -> (f64, f64, f64) {
     let relu = match net
@@ -60,7 +55,7 @@ fn conv1_activity(
     };
     let n = count.min(images.len());
     ws.prepare(net, n);
-    ws.fill_inputs(net, |i, dst| write_sample(images, i, stdz, None, dst));
+    ws.fill_inputs(net, |i, dst| images.write(i, None, dst));
     ws.forward(net, Mode::Eval, 0, relu + 1);
     let mut pre = Vec::new();
     ws.read(net, relu, |_, v| pre.extend_from_slice(v));
@@ -78,6 +73,17 @@ fn conv1_activity(
         hoyers.iter().sum::<f64>() / hoyers.len() as f64
     };
     (zeros, mean_hoyer, excess_kurtosis(&pre))
+}
+
+/// The fraction of conv1's pre-activations (after batch norm, if any) that the ReLU sets to
+/// zero, on the first `count` of `images`; NaN for a network without a ReLU.
+pub fn conv1_zero_fraction(
+    net: &Network,
+    ws: &mut Workspace,
+    images: &NetworkInputs,
+    count: usize,
+) -> f64 {
+    conv1_activity(net, ws, images, count).0
 }
 
 /// How one epoch went in training, for its metrics row.
@@ -108,14 +114,13 @@ impl EpochTraining {
 pub fn epoch_metrics(
     net: &Network,
     ws: &mut Workspace,
-    test: &LabelledImages,
-    stdz: &Standardiser,
+    test: &NetworkInputs,
     loss: Loss,
     activation_sample: usize,
     training: EpochTraining,
 ) -> EpochMetrics {
-    let (test_loss, test_accuracy) = evaluate(net, ws, test, stdz, loss, EVAL_BATCH);
-    let (zeros, hoyer, kurtosis) = conv1_activity(net, ws, test, stdz, activation_sample);
+    let (test_loss, test_accuracy) = evaluate(net, ws, test, loss, EVAL_BATCH);
+    let (zeros, hoyer, kurtosis) = conv1_activity(net, ws, test, activation_sample);
     let conv1 = net.spec.first_conv().expect("a conv layer");
     let (shape, bank) = net.conv_bank(conv1);
     let (channels, k) = (shape[1], shape[3]);

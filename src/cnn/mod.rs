@@ -4,7 +4,8 @@
 //! Hand-written layers on NHWC tensors whose heavy passes are implicit GEMMs ([`direct`],
 //! with [`crate::linalg::gemm`] for linear layers and as the fallback), run over fixed batch
 //! chunks in parallel ([`engine`]); [`net`] describes the network, [`init`] and [`optim`]
-//! initialise and train it, [`data`] feeds it. A run is [`params`] checked, then [`train`]
+//! initialise and train it, [`data`] feeds it ([`input_whitening`] optionally whitens its
+//! images). A run is [`params`] checked, then [`train`]
 //! (the loop), which logs every epoch ([`log`], with the numbers of [`measure`] and
 //! [`filters`]) and keeps a [`checkpoint`]; [`eval`] and [`visualize`] read a finished run
 //! back. Each job is one call: [`train_run`], [`evaluate_run`], [`visualize_run`].
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod eval;
 pub mod filters;
 pub mod init;
+pub mod input_whitening;
 pub mod kernels;
 pub mod log;
 pub mod loss;

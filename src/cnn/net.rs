@@ -363,6 +363,20 @@ impl Network {
         (vec![f, c, k, k], out)
     }
 
+    /// The biases of convolution layer `l`, one per filter.
+    pub fn conv_bias(&self, l: usize) -> &[f32] {
+        let _ = self.geometry(l);
+        &self.params[self.first_param[l].expect("conv has weights") + 1]
+    }
+
+    /// Sets the biases of convolution layer `l`.
+    pub fn set_conv_bias(&mut self, l: usize, bias: &[f32]) {
+        let _ = self.geometry(l);
+        let b = &mut self.params[self.first_param[l].expect("conv has weights") + 1];
+        assert_eq!(b.len(), bias.len(), "one bias per filter");
+        b.copy_from_slice(bias);
+    }
+
     /// Sets convolution layer `l`'s weights from a (filters, channels, k, k) bank of the
     /// layer's exact size.
     pub fn set_conv_bank(&mut self, l: usize, bank: &[f32]) {

@@ -8,6 +8,7 @@
 
 use super::data::{Augment, DataOptions, DataSource};
 use super::init::{Init, read_bank};
+use super::input_whitening::InputWhitening;
 use super::loss::Loss;
 use super::net::ReferenceOptions;
 use super::optim::{OptimizerConfig, OptimizerKind, Schedule};
@@ -104,6 +105,16 @@ pub struct TrainParams {
     pub flip: bool,
     /// Test images on which first-layer activation sparsity is measured [default: 256; >= 1].
     pub activation_sample: usize,
+    /// Factor on conv1's initial weights, after `init` or `conv1_init` [default: 1; range
+    /// (0, 1000]]. Small values let the data's structure show in conv1 instead of He's
+    /// noise (results/conv1-regime/).
+    pub conv1_init_scale: f32,
+    /// Whitening of the input images, fitted on the training set and stored with the run
+    /// [default: none].
+    pub input_whitening: InputWhitening,
+    /// Train on a seeded permutation of the training labels, a control (test labels kept)
+    /// [default: false].
+    pub random_labels: bool,
 }
 
 impl Default for TrainParams {
@@ -138,6 +149,9 @@ impl Default for TrainParams {
             crop_pad: 0,
             flip: false,
             activation_sample: 256,
+            conv1_init_scale: 1.0,
+            input_whitening: InputWhitening::None,
+            random_labels: false,
         }
     }
 }
@@ -179,6 +193,8 @@ impl Params for TrainParams {
         let gamma = self.lr_gamma;
         in_range("lr_gamma", gamma, gamma > 0.0 && gamma <= 1.0, "(0, 1]")?;
         in_range("dropout", self.dropout, unit(self.dropout), "[0, 1)")?;
+        let s = self.conv1_init_scale;
+        in_range("conv1_init_scale", s, s > 0.0 && s <= 1000.0, "(0, 1000]")?;
         let tf = self.test_fraction;
         in_range("test_fraction", tf, tf > 0.0 && tf < 1.0, "(0, 1)")?;
         if self.lr_step == 0 {
@@ -329,6 +345,18 @@ pub struct TrainRecord {
     pub seed: u64,
     pub augment: Augment,
     pub activation_sample: usize,
+    /// The regime controls (issue 14); absent from older runs, which had their neutral
+    /// values.
+    #[serde(default = "unit_scale")]
+    pub conv1_init_scale: f32,
+    #[serde(default)]
+    pub input_whitening: InputWhitening,
+    #[serde(default)]
+    pub random_labels: bool,
+}
+
+fn unit_scale() -> f32 {
+    1.0
 }
 
 impl TrainRecord {
@@ -351,6 +379,9 @@ impl TrainRecord {
             seed: p.seed,
             augment: p.augment(),
             activation_sample: p.activation_sample,
+            conv1_init_scale: p.conv1_init_scale,
+            input_whitening: p.input_whitening,
+            random_labels: p.random_labels,
         }
     }
 }
@@ -386,6 +417,7 @@ mod tests {
         names_match::<Loss>();
         names_match::<OptimizerKind>();
         names_match::<Schedule>();
+        names_match::<InputWhitening>();
     }
 
     #[test]
@@ -438,6 +470,13 @@ mod tests {
                 "batch_size",
                 TrainParams {
                     batch_size: 0,
+                    ..d.clone()
+                },
+            ),
+            (
+                "conv1_init_scale",
+                TrainParams {
+                    conv1_init_scale: 0.0,
                     ..d.clone()
                 },
             ),

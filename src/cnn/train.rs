@@ -9,9 +9,10 @@
 //! trains on data already loaded, for callers that run several networks on the same images.
 
 use super::checkpoint::{self, Checkpoint};
-use super::data::{self, DataSource, Datasets, Standardiser, write_sample};
+use super::data::{self, DataSource, Datasets, NetworkInputs, Standardiser};
 use super::engine::{Mode, Workspace, mix_seed};
 use super::init::{adapt_bank, initialise, read_bank};
+use super::input_whitening::{self, WhiteningTransform};
 use super::log::{EpochMetrics, RunLog, check_outputs};
 use super::measure::{EpochTraining, epoch_metrics};
 use super::net::{NetSpec, Network, ParamKind, Shape};
@@ -88,7 +89,21 @@ pub fn build_network(params: &ValidTrainParams, input: Shape, classes: usize) ->
         let values = adapt_bank(&bank, input.channels, arch.conv1_kernel);
         net.set_conv_bank(l, &values);
     }
+    if params.conv1_init_scale != 1.0 {
+        let l = net.spec.first_conv().expect("reference net has a conv");
+        let (_, mut bank) = net.conv_bank(l);
+        bank.iter_mut().for_each(|v| *v *= params.conv1_init_scale);
+        net.set_conv_bank(l, &bank);
+    }
     Ok(net)
+}
+
+/// `labels` permuted by a generator seeded from `seed`: the random-labels control keeps
+/// each class's count but breaks every link between an image and its label.
+pub fn shuffled_labels(labels: &[u16], seed: u64) -> Vec<u16> {
+    let mut out = labels.to_vec();
+    out.shuffle(&mut ChaCha8Rng::seed_from_u64(mix_seed(seed, 0x1AB, 0)));
+    out
 }
 
 /// Trains per `params` on the images of `source` into the folder `run`: refuses to
@@ -137,6 +152,8 @@ struct RunState {
     net: Network,
     opt: Optimizer,
     stdz: Standardiser,
+    /// The stored input whitening of a resumed run (a fresh one fits its own).
+    whitening: Option<WhiteningTransform>,
     rows: Vec<EpochMetrics>,
     start_epoch: usize,
 }
@@ -151,6 +168,7 @@ fn fresh_state(params: &ValidTrainParams, data: &Datasets, input: Shape) -> Resu
         net,
         opt,
         stdz: Standardiser::fit(&data.train),
+        whitening: None,
         rows: Vec::new(),
         start_epoch: 0,
     })
@@ -174,6 +192,7 @@ fn resumed_state(record: &TrainRecord, run: &Path) -> Result<RunState> {
         net,
         opt,
         stdz: ck.standardiser,
+        whitening: ck.input_whitening,
         rows: ck.metrics,
         start_epoch: ck.epochs_done + 1,
     })
@@ -201,12 +220,39 @@ pub fn train(
         mut net,
         mut opt,
         stdz,
+        whitening: stored_whitening,
         mut rows,
         start_epoch,
     } = if resume {
         resumed_state(&record, run)?
     } else {
         fresh_state(params, data, input)?
+    };
+    // A fresh run fits the whitening on its training images; a resumed one reuses the
+    // stored transform, so its inputs are the same bits as before the interruption.
+    let (whitening, train_inputs) = match stored_whitening {
+        Some(t) if t.kind() == params.input_whitening => {
+            let inputs = NetworkInputs::new(&data.train, &stdz, Some(&t));
+            (Some(t), inputs)
+        }
+        _ => match input_whitening::fit(
+            params.input_whitening,
+            &data.train,
+            &stdz,
+            params.conv1_kernel,
+        ) {
+            Some((t, values)) => (
+                Some(t),
+                NetworkInputs::prewhitened(&data.train, &stdz, values),
+            ),
+            None => (None, NetworkInputs::new(&data.train, &stdz, None)),
+        },
+    };
+    let test_inputs = NetworkInputs::new(&data.test, &stdz, whitening.as_ref());
+    let train_labels = if params.random_labels {
+        shuffled_labels(&data.train.labels, params.seed)
+    } else {
+        data.train.labels.clone()
     };
     if net.shapes[0] != input || net.spec.outputs() != classes {
         return Err(Error::param(
@@ -220,7 +266,7 @@ pub fn train(
     let mut ws = Workspace::new();
     let measure = |net: &Network, ws: &mut Workspace, training: EpochTraining| {
         let sample = params.activation_sample;
-        epoch_metrics(net, ws, &data.test, &stdz, params.loss, sample, training)
+        epoch_metrics(net, ws, &test_inputs, params.loss, sample, training)
     };
     if start_epoch == 0 {
         let m = measure(&net, &mut ws, EpochTraining::initial());
@@ -228,7 +274,7 @@ pub fn train(
         rows.push(m);
         log.write_metrics(&rows)?;
         // Written before training so that an interrupt in the first epoch can resume too.
-        Checkpoint::capture(&record, &net, &opt, &stdz, &rows, 0).write(run)?;
+        Checkpoint::capture(&record, &net, &opt, &stdz, whitening.as_ref(), &rows, 0).write(run)?;
     }
     let layers = net.spec.layers.len();
     let n_train = data.train.len();
@@ -274,11 +320,11 @@ pub fn train(
             let idx = &order[b * params.batch_size..((b + 1) * params.batch_size).min(n_train)];
             ws.prepare(&net, idx.len());
             labels.clear();
-            labels.extend(idx.iter().map(|&i| data.train.labels[i]));
+            labels.extend(idx.iter().map(|&i| train_labels[i]));
             let base = (b * params.batch_size) as u64;
             ws.fill_inputs(&net, |i, dst| {
                 let aug = augment.map(|a| (a, params.seed, epoch as u64, base + i as u64));
-                write_sample(&data.train, idx[i], &stdz, aug, dst)
+                train_inputs.write(idx[i], aug, dst)
             });
             ws.forward(
                 &net,
@@ -334,11 +380,40 @@ pub fn train(
         log.write_epoch(&net, &m)?;
         rows.push(m);
         log.write_metrics(&rows)?;
-        Checkpoint::capture(&record, &net, &opt, &stdz, &rows, epoch).write(run)?;
+        Checkpoint::capture(&record, &net, &opt, &stdz, whitening.as_ref(), &rows, epoch)
+            .write(run)?;
     }
-    log.write_run_sidecar(&net, &stdz, data, total_seconds, &rows)?;
+    log.write_run_sidecar(&net, &stdz, whitening.as_ref(), data, total_seconds, &rows)?;
     Ok(TrainSummary {
         metrics: rows,
         parameters: net.parameter_count(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shuffled_labels_permute_keep_counts_and_follow_the_seed() {
+        let labels: Vec<u16> = (0..1000).map(|i| (i % 10) as u16).collect();
+        let a = shuffled_labels(&labels, 1);
+        let mut counts = [0usize; 10];
+        a.iter().for_each(|&l| counts[l as usize] += 1);
+        assert_eq!(counts, [100; 10], "a permutation keeps every class's count");
+        // A random permutation keeps about 1 label in 10 in place (expected 100, sd ~9.5);
+        // 150 is 5 sd above that, while an unshuffled copy would keep all 1000.
+        let same = a.iter().zip(&labels).filter(|(x, y)| x == y).count();
+        assert!(same < 150, "{same} labels unchanged");
+        assert_eq!(
+            a,
+            shuffled_labels(&labels, 1),
+            "same seed, same permutation"
+        );
+        assert_ne!(
+            a,
+            shuffled_labels(&labels, 2),
+            "another seed, another permutation"
+        );
+    }
 }

@@ -85,7 +85,7 @@ impl ConvLayer {
 
     /// The layer index whose output the ascent maximises: the convolution's, or that of the
     /// batch norm right after it (what the ReLU sees).
-    fn index_in(self, net: &Network) -> Result<usize> {
+    pub fn index_in(self, net: &Network) -> Result<usize> {
         let convs = net.spec.conv_layers();
         let mut layer = *convs.get(self.0 - 1).ok_or_else(|| {
             Error::param(

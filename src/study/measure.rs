@@ -5,17 +5,26 @@
 //! second layer of the plain run is shown by its units' preferred inputs ([`conv2`]). The
 //! report turns the records into CSV rows.
 
-use super::layout;
+use super::input_reference::{
+    InputStatistics, log_correlation, orientation_selectivity, radial_power,
+};
 use super::params::ValidStudyParams;
+use super::plan;
 use super::plan::Run;
-use super::report::{Conv2Record, RunRecord};
+use super::report::{Conv2Record, RunRecord, TuningRecord};
+use super::training::Images;
+use super::tuning;
+use super::zeros::{self, ZeroSplit};
 use crate::analysis::compare::{CompareOptions, compare_measured, measure_luminance};
 use crate::analysis::gabor::FitOptions;
 use crate::analysis::measures::{FilterMeasures, MeasureOptions, measure_bank};
 use crate::analysis::planes::{ColourMode, planes};
 use crate::analysis::stats::summarise;
 use crate::cnn::checkpoint::Checkpoint;
-use crate::cnn::log::epoch_bank;
+use crate::cnn::data::NetworkInputs;
+use crate::cnn::log::{epoch_bank, epoch_bias};
+use crate::cnn::net::Network;
+use crate::cnn::train::build_network;
 use crate::cnn::visualize::preferred_inputs_of;
 use crate::cnn::{AscentParams, ConvLayer};
 use crate::error::Result;
@@ -141,29 +150,147 @@ pub fn bank_file(path: &Path, reference: &Reference) -> Result<BankMeasures> {
     Ok(against_dictionary(&bank, reference))
 }
 
-/// Every logged epoch's first layer of `run` against the dictionary, with the run's metrics.
+/// The numbers of one logged conv1 beyond its comparison with the input dictionary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochExtra {
+    /// Matched similarity and its null against the Kodak (whitened) dictionary.
+    pub kodak_matched: f64,
+    pub kodak_null: f64,
+    /// Log-log correlation over radial frequency of the filters' mean power with the
+    /// input's whitening spectrum (1 / input power), and with the input power itself.
+    pub energy_vs_whitening: f64,
+    pub energy_vs_input: f64,
+    /// Mean orientation selectivity of the filters in whitened coordinates (C^(1/2) w).
+    pub selectivity_whitened: f64,
+    /// The same for the filters as they are.
+    pub selectivity_raw: f64,
+    pub zeros: ZeroSplit,
+}
+
+/// What measuring a run needs besides the run: the two dictionaries, the input's
+/// statistics, and the test images for the zero split.
+pub struct Measuring<'a> {
+    pub input: &'a Reference<'a>,
+    pub kodak: &'a Reference<'a>,
+    pub stats: &'a InputStatistics,
+}
+
+/// The luminance plane of each filter of a (filters, channels, k, k) bank.
+fn luminance(bank: &[f32], channels: usize, k: usize) -> Vec<Vec<f32>> {
+    bank.chunks_exact(channels * k * k)
+        .map(|f| {
+            (0..k * k)
+                .map(|i| (0..channels).map(|c| f[c * k * k + i]).sum::<f32>() / channels as f32)
+                .collect()
+        })
+        .collect()
+}
+
+/// Energy profile and orientation selectivity of one bank.
+fn spectral(bank: &[f32], shape: &[usize], stats: &InputStatistics) -> (f64, f64, f64, f64) {
+    let (channels, k) = (shape[1], shape[3]);
+    let planes = luminance(bank, channels, k);
+    let mut power = vec![0.0; stats.radii.len()];
+    for p in &planes {
+        let row = radial_power(p, k, &stats.radii);
+        power.iter_mut().zip(&row).for_each(|(a, b)| *a += b);
+    }
+    let mean = |v: Vec<f64>| {
+        let f: Vec<f64> = v.into_iter().filter(|x| x.is_finite()).collect();
+        f.iter().sum::<f64>() / f.len().max(1) as f64
+    };
+    let whitened = mean(
+        planes
+            .iter()
+            .map(|p| orientation_selectivity(&stats.to_whitened(p), k))
+            .collect(),
+    );
+    let raw = mean(
+        planes
+            .iter()
+            .map(|p| orientation_selectivity(p, k))
+            .collect(),
+    );
+    (
+        log_correlation(&power, &stats.whitening()),
+        log_correlation(&power, &stats.power),
+        whitened,
+        raw,
+    )
+}
+
+/// Every logged epoch's first layer of `run` against the input dictionary, with the run's
+/// metrics and the extra numbers of [`EpochExtra`].
 pub fn measure_run(
     out: &Path,
     c: &ValidStudyParams,
     run: &Run,
-    dictionary: &Reference,
+    m: &Measuring,
+    images: &mut Images,
 ) -> Result<RunRecord> {
     let dir = run.dir(out);
     let (ck, _) = Checkpoint::read(&dir)?;
-    let banks = (0..=c.epochs)
-        .map(|epoch| bank_file(&epoch_bank(&dir, epoch), dictionary))
-        .collect::<Result<Vec<_>>>()?;
+    let data = images.for_run(c, run)?;
+    let inputs = NetworkInputs::new(&data.test, &ck.standardiser, ck.input_whitening.as_ref());
+    let mut banks = Vec::new();
+    let mut extra = Vec::new();
+    for epoch in 0..=ck.epochs_done {
+        let path = epoch_bank(&dir, epoch);
+        let a = npy::read(&path)?;
+        let bank = Bank::from_shape(&a.data, &a.shape, &path)?;
+        banks.push(against_dictionary(&bank, m.input));
+        let kodak = against_dictionary(&bank, m.kodak);
+        let (energy_vs_whitening, energy_vs_input, selectivity_whitened, selectivity_raw) =
+            spectral(&a.data, &a.shape, m.stats);
+        let bias_path = epoch_bias(&dir, epoch);
+        let zeros = if bias_path.exists() {
+            let bias = npy::read(&bias_path)?.data;
+            zeros::split(
+                &ck.spec,
+                &a.data,
+                &bias,
+                &inputs,
+                c.activation_sample,
+                c.seed,
+            )
+        } else {
+            ZeroSplit::not_split(f64::NAN)
+        };
+        extra.push(EpochExtra {
+            kodak_matched: kodak.matched_similarity,
+            kodak_null: kodak.null_mean,
+            energy_vs_whitening,
+            energy_vs_input,
+            selectivity_whitened,
+            selectivity_raw,
+            zeros,
+        });
+    }
     Ok(RunRecord {
         run: run.clone(),
         metrics: ck.metrics,
         banks,
+        extra,
+        diverged: false,
     })
 }
 
-/// Preferred inputs of the second convolution's units in `run`: written as a montage, and
-/// measured like filters (through their luminance).
-pub fn conv2(out: &Path, c: &ValidStudyParams, run: &Run) -> Result<Conv2Record> {
-    let (_, net) = Checkpoint::read(&run.dir(out))?;
+/// The network of `run` as trained (its checkpoint) and as initialised (rebuilt from the
+/// same settings and seed: the epoch-0 network, the null of the deeper-layer measures).
+pub fn trained_and_initial(
+    out: &Path,
+    c: &ValidStudyParams,
+    run: &Run,
+) -> Result<(Network, Network)> {
+    let (_, trained) = Checkpoint::read(&run.dir(out))?;
+    let params = plan::train_params(c, run, out).check()?;
+    let initial = build_network(&params, trained.shapes[0], trained.spec.outputs())?;
+    Ok((trained, initial))
+}
+
+/// Preferred inputs of the second convolution's units in `net` (of run `name`): written
+/// as a montage at `png`, and measured like filters (through their luminance).
+pub fn conv2(net: &Network, name: String, c: &ValidStudyParams, png: &Path) -> Result<Conv2Record> {
     let ascent = AscentParams {
         steps: c.ascent_steps,
         seed: c.seed,
@@ -171,13 +298,12 @@ pub fn conv2(out: &Path, c: &ValidStudyParams, run: &Run) -> Result<Conv2Record>
     }
     .check()?;
     let conv2 = ConvLayer::new(2).expect("2 >= 1");
-    let p = preferred_inputs_of(&net, conv2, &ascent)?;
+    let p = preferred_inputs_of(net, conv2, &ascent)?;
     let shape = [p.units, p.channels, p.side, p.side];
-    let png = out.join(layout::CONV2_PNG);
-    let bank = Bank::from_shape(&p.data, &shape, &png)?;
+    let bank = Bank::from_shape(&p.data, &shape, png)?;
     montage::write_png(
         &montage::render(&bank, &MontageOptions::default()),
-        &png,
+        png,
         true,
     )?;
     let measures = measure_bank(
@@ -189,8 +315,23 @@ pub fn conv2(out: &Path, c: &ValidStudyParams, run: &Run) -> Result<Conv2Record>
         &Silent,
     );
     Ok(Conv2Record {
-        run: run.name(),
+        run: name,
         responses: p.responses,
         measures,
     })
+}
+
+/// Grating tuning of conv1 and conv2 of `net`.
+pub fn tunings(net: &Network, run: &str, network: &'static str) -> Result<Vec<TuningRecord>> {
+    let mut out = Vec::new();
+    for (n, layer) in [(1, "conv1"), (2, "conv2")] {
+        let index = ConvLayer::new(n).expect("n >= 1").index_in(net)?;
+        out.push(TuningRecord {
+            run: run.to_string(),
+            network,
+            layer,
+            units: tuning::tuning(net, index),
+        });
+    }
+    Ok(out)
 }

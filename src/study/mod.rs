@@ -1,15 +1,18 @@
 //! The study: the lecture's questions answered by one reproducible set of runs.
 //!
-//! A study learns an unsupervised reference (a sparse-coding dictionary of whitened natural
-//! patches at the CNN's first-layer kernel size, plus an analytic Gabor bank and a random
-//! bank of the same size and count), trains the reference CNN under the training variants
-//! the questions name, and measures every logged first layer against the dictionary.
+//! A study learns two unsupervised references (a sparse-coding dictionary of the CNN's own
+//! standardised input patches, the similarity reference, and one of whitened natural
+//! patches at the CNN's first-layer kernel size, which with an analytic Gabor bank and a
+//! random bank of the CNN's filter count also serves as a fixed first layer), trains the
+//! reference CNN under the training variants the questions name, and measures every logged
+//! first layer against both dictionaries.
 //! [`params`] holds the settings; [`plan`] says which runs exist and how each is configured;
 //! [`run()`] takes a folder through the stages ([`reference`], [`codes`], [`training`],
 //! [`measure`]) and makes them resumable; [`report`] writes the CSV tables, figures and
 //! `report.md`.
 
 pub mod codes;
+pub mod input_reference;
 pub mod measure;
 pub mod params;
 pub mod plan;
@@ -17,6 +20,8 @@ pub mod reference;
 pub mod report;
 pub mod run;
 pub mod training;
+pub mod tuning;
+pub mod zeros;
 
 pub use params::{StudyInputs, StudyParams, StudyRecord, ValidStudyParams};
 pub use run::{StudySummary, run};
@@ -31,6 +36,21 @@ pub mod layout {
     pub const DICTIONARY: &str = "reference/dictionary.npy";
     pub const GABOR: &str = "reference/gabor.npy";
     pub const RANDOM: &str = "reference/random.npy";
+    /// The reference learned from the CNN's own input (standardised training images).
+    pub const INPUT_REFERENCE: &str = "reference/input";
+    pub const INPUT_PATCHES: &str = "reference/input/patches.npy";
+    pub const INPUT_DICTIONARY: &str = "reference/input/dictionary.npy";
+    pub const SEED_SUMMARY: &str = "seed_summary.csv";
+    pub const CRITERIA: &str = "criteria.csv";
+    pub const ENERGY: &str = "energy_profile.csv";
+    pub const ZEROS: &str = "zero_split.csv";
+    pub const DIFFERENCE_PNG: &str = "matched_minus_null.png";
+    pub const GABOR_SHARE_PNG: &str = "gabor_share.png";
+    pub const ENERGY_PNG: &str = "energy_profile.png";
+    pub const ZEROS_PNG: &str = "zero_split.png";
+    pub const CONV2_INITIAL_PNG: &str = "conv2_preferred_epoch0.png";
+    pub const TUNING: &str = "tuning.csv";
+    pub const TUNING_SUMMARY: &str = "tuning_summary.csv";
     pub const ACCURACY: &str = "accuracy.csv";
     pub const ACCURACY_SUMMARY: &str = "accuracy_summary.csv";
     pub const SIMILARITY: &str = "similarity.csv";

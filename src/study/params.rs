@@ -39,26 +39,33 @@ pub struct StudyParams {
     pub quick: bool,
     /// Seed of the first replicate; replicate r uses seed + r [default: 1].
     pub seed: u64,
-    /// Replicates of the first-layer replacement runs [default: 3, quick 1; 1..=20].
+    /// Replicates (seeds) of every variant [default: 3, quick 2; 1..=20].
     pub seeds: usize,
     /// First-layer kernel size of the CNN and patch size of the dictionary [default: 7;
     /// one of 5, 7, 9, 11].
     pub kernel: usize,
     /// First-layer filters, dictionary atoms and Gabor filters [default: 32; 4..=256].
     pub filters: usize,
-    /// Whitened patches the dictionary learns from [default: 200,000, quick 50,000;
+    /// Patches each reference dictionary learns from (whitened Kodak patches; patches of
+    /// the CNN's own standardised training images) [default: 200,000, quick 50,000;
     /// 1000..=10,000,000].
     pub patches: usize,
+    /// Atoms of the dictionary learned from the CNN's own input, the similarity reference
+    /// [default: 64; 4..=1024].
+    pub input_atoms: usize,
+    /// Factor on conv1's He initialisation in every run: 0.01 lets conv1 converge within a
+    /// few epochs (results/conv1-regime/) [default: 0.01; range (0, 1000]].
+    pub conv1_init_scale: f32,
     /// Sparse coding lambda of the dictionary and of the codes measured on the CNN's images
     /// (about 8% nonzero codes on whitened 7x7 Kodak patches) [default: 1.5; > 0].
     pub lambda: f32,
     /// Passes of the online dictionary rule over the patches [default: 2; range (0, 100]].
     pub learn_epochs: f64,
-    /// CNN epochs per run [default: 10, quick 3; 1..=1000].
+    /// CNN epochs per run, on a cosine schedule [default: 5, quick 2; 1..=1000].
     pub epochs: usize,
-    /// Training images used [default: 10,000, quick 3,000; None: all; >= 1].
+    /// Training images used [default: 20,000, quick 5,000; None: all; >= 1].
     pub train_limit: Option<usize>,
-    /// Test images used [default: 4,000, quick 1,000; None: all; >= 1].
+    /// Test images used [default: None, all 10,000; >= 1].
     pub test_limit: Option<usize>,
     /// Minibatch size of the CNN [default: 64; 1..=4096].
     pub batch_size: usize,
@@ -66,7 +73,8 @@ pub struct StudyParams {
     pub lr: f32,
     /// SGD momentum [default: 0.9; range [0, 1)].
     pub momentum: f32,
-    /// L2 penalty (wd/2)||W||^2 of the weight-decay variant [default: 5e-3; range (0, 1]].
+    /// L2 penalty (wd/2)||W||^2 of the baseline; the no-weight-decay variant drops it
+    /// [default: 5e-4; range (0, 1]].
     pub weight_decay: f32,
     /// Drop probability of the dropout variant [default: 0.5; range (0, 1)].
     pub dropout: f32,
@@ -89,15 +97,17 @@ impl Default for StudyParams {
             kernel: 7,
             filters: 32,
             patches: 200_000,
+            input_atoms: 64,
+            conv1_init_scale: 0.01,
             lambda: 1.5,
             learn_epochs: 2.0,
-            epochs: 10,
-            train_limit: Some(10_000),
-            test_limit: Some(4_000),
+            epochs: 5,
+            train_limit: Some(20_000),
+            test_limit: None,
             batch_size: 64,
             lr: 0.01,
             momentum: 0.9,
-            weight_decay: 5e-3,
+            weight_decay: 5e-4,
             dropout: 0.5,
             activation_sample: 256,
             null_draws: 20,
@@ -107,16 +117,15 @@ impl Default for StudyParams {
 }
 
 impl StudyParams {
-    /// The short study (under 10 minutes on 2 cores): 1 seed, 3 epochs, 3,000 training and
-    /// 1,000 test images, 50,000 patches, 10 null draws.
+    /// The short study (under 10 minutes on a quiet 2-core machine): 2 seeds, 2 epochs,
+    /// 5,000 training images (all test images), 50,000 patches, 10 null draws.
     pub fn quick() -> Self {
         Self {
             quick: true,
-            seeds: 1,
+            seeds: 2,
             patches: 50_000,
-            epochs: 3,
-            train_limit: Some(3_000),
-            test_limit: Some(1_000),
+            epochs: 2,
+            train_limit: Some(5_000),
             null_draws: 10,
             ..Self::default()
         }
@@ -141,6 +150,21 @@ impl Params for StudyParams {
                 "patches",
                 c.patches.to_string(),
                 "must be in 1000..=10000000",
+            );
+        }
+        if !(4..=1024).contains(&c.input_atoms) {
+            return bad(
+                "input_atoms",
+                c.input_atoms.to_string(),
+                "must be in 4..=1024",
+            );
+        }
+        let scale = c.conv1_init_scale;
+        if !(scale > 0.0 && scale <= 1000.0) {
+            return bad(
+                "conv1_init_scale",
+                scale.to_string(),
+                "must be in (0, 1000]",
             );
         }
         if !(c.lambda > 0.0 && c.lambda.is_finite()) {
@@ -249,7 +273,7 @@ mod tests {
     fn both_presets_pass_and_bad_values_name_their_field() {
         assert!(StudyParams::default().check().is_ok());
         let quick = StudyParams::quick().check().unwrap();
-        assert_eq!((quick.seeds, quick.epochs, quick.quick), (1, 3, true));
+        assert_eq!((quick.seeds, quick.epochs, quick.quick), (2, 2, true));
         let d = StudyParams::default();
         for (field, p) in [
             (
@@ -304,8 +328,8 @@ mod tests {
         let record = StudyRecord::new(&inputs, &StudyParams::quick().check().unwrap());
         let value = serde_json::to_value(&record).unwrap();
         assert_eq!(value["data"]["format"], "cifar10");
-        assert_eq!(value["train_limit"], 3000);
-        assert_eq!(value.as_object().unwrap().len(), 21);
+        assert_eq!(value["train_limit"], 5000);
+        assert_eq!(value.as_object().unwrap().len(), 23);
         let back: StudyRecord = serde_json::from_value(value).unwrap();
         assert_eq!(back, record);
     }

@@ -1,16 +1,18 @@
 //! Which CNN runs a study makes and how each is configured.
 //!
-//! Every variant changes one thing against the `plain` recipe (grayscale input, SGD with
-//! momentum, softmax cross-entropy, no weight decay, no dropout, no batch norm, He
-//! initialisation), so a difference between two rows has one cause. The first-layer
-//! replacement variants (and `plain`, which is the "learned" condition) are replicated over
-//! the study's seeds, because their accuracies are compared with each other; the other
-//! variants run once, with the first seed, and are compared along their training curves.
+//! Every variant changes one thing against the `plain` baseline, the regime in which conv1
+//! converges (results/conv1-regime/): grayscale input, conv1 at He x the study's
+//! `conv1_init_scale`, SGD with momentum on a cosine schedule, horizontal flips, softmax
+//! cross-entropy, weight decay, no dropout, no batch norm, no input whitening, true labels.
+//! So a difference between two rows has one cause. Every variant runs with every seed of
+//! the study, so its numbers come with a seed-to-seed spread.
 
 use super::layout;
 use super::params::ValidStudyParams;
 use crate::cnn::TrainParams;
+use crate::cnn::input_whitening::InputWhitening;
 use crate::cnn::loss::Loss;
+use crate::cnn::optim::Schedule;
 use std::path::{Path, PathBuf};
 
 /// What the first layer is during training.
@@ -67,14 +69,17 @@ pub struct Variant {
     pub first_layer: FirstLayer,
     pub colour: bool,
     pub loss: Loss,
+    /// The baseline's weight decay (false: none).
     pub weight_decay: bool,
     pub dropout: bool,
     pub batch_norm: bool,
-    /// Run with every seed of the study, not only the first.
-    pub replicated: bool,
-    /// Multiplies the study's learning rate. 1 except for squared error, whose gradient
-    /// grows with the raw outputs: at lr 0.01 its first epoch diverged (loss 763 on CIFAR)
-    /// and the net settled on a constant prediction, so it runs at a tenth of the rate.
+    /// ZCA-whitened input images (fitted on the training set).
+    pub whitened_input: bool,
+    /// Trained on a seeded permutation of the labels: what the images alone teach.
+    pub random_labels: bool,
+    /// Multiplies the study's learning rate: squared error runs at two rates, as a small
+    /// learning-rate sweep (its gradient grows with the raw outputs, and a rate too high for
+    /// it collapses the net to a constant prediction).
     pub lr_scale: f32,
 }
 
@@ -84,60 +89,74 @@ const PLAIN: Variant = Variant {
     first_layer: FirstLayer::Learned,
     colour: false,
     loss: Loss::SoftmaxCrossEntropy,
-    weight_decay: false,
+    weight_decay: true,
     dropout: false,
     batch_norm: false,
-    replicated: true,
+    whitened_input: false,
+    random_labels: false,
     lr_scale: 1.0,
 };
 
-/// Every variant, in report order.
+/// Every variant, in report order (and training order: the controls the criteria need
+/// first, so a study stopped early has them).
 pub fn variants() -> Vec<Variant> {
     let sparsity = "implicit sparsity";
     let replace = "first-layer replacement";
     vec![
         PLAIN,
         Variant {
-            name: "weight-decay",
+            name: "random-labels",
+            question: "learned without labels",
+            random_labels: true,
+            ..PLAIN
+        },
+        Variant {
+            name: "whitened-input",
+            question: "why OF-like (input spectrum)",
+            whitened_input: true,
+            ..PLAIN
+        },
+        Variant {
+            name: "no-weight-decay",
             question: sparsity,
-            weight_decay: true,
-            replicated: false,
+            weight_decay: false,
             ..PLAIN
         },
         Variant {
             name: "dropout",
             question: sparsity,
             dropout: true,
-            replicated: false,
             ..PLAIN
         },
         Variant {
             name: "batch-norm",
             question: sparsity,
             batch_norm: true,
-            replicated: false,
             ..PLAIN
         },
         Variant {
             name: "squared-error",
             question: sparsity,
             loss: Loss::SquaredError,
+            ..PLAIN
+        },
+        Variant {
+            name: "squared-error-lr0.1x",
+            question: sparsity,
+            loss: Loss::SquaredError,
             lr_scale: 0.1,
-            replicated: false,
             ..PLAIN
         },
         Variant {
             name: "sigmoid-ce",
             question: sparsity,
             loss: Loss::SigmoidCrossEntropy,
-            replicated: false,
             ..PLAIN
         },
         Variant {
             name: "colour",
             question: "similarity with colour input",
             colour: true,
-            replicated: false,
             ..PLAIN
         },
         Variant {
@@ -190,22 +209,15 @@ pub fn runs(config: &ValidStudyParams) -> Vec<Run> {
     let seeds = config.replicate_seeds();
     variants()
         .into_iter()
-        .flat_map(|variant| {
-            let own: Vec<u64> = if variant.replicated {
-                seeds.clone()
-            } else {
-                vec![config.seed]
-            };
-            own.into_iter().map(move |seed| Run { variant, seed })
-        })
+        .flat_map(|variant| seeds.iter().map(move |&seed| Run { variant, seed }))
         .collect()
 }
 
-/// The training params of `run` inside the study folder `study`: the study's settings and
-/// the variant's one change, everything else at `TrainParams`'s defaults (SGD, constant
-/// rate, He initialisation, no augmentation).
+/// The training params of `run` inside the study folder `study`: the study's regime and
+/// the variant's one change, everything else at `TrainParams`'s defaults.
 pub fn train_params(config: &ValidStudyParams, run: &Run, study: &Path) -> TrainParams {
     let v = run.variant;
+    let bank = v.first_layer.bank();
     TrainParams {
         grayscale: !v.colour,
         train_limit: config.train_limit,
@@ -214,8 +226,21 @@ pub fn train_params(config: &ValidStudyParams, run: &Run, study: &Path) -> Train
         conv1_kernel: config.kernel,
         batch_norm: v.batch_norm,
         dropout: if v.dropout { config.dropout } else { 0.0 },
-        conv1_init: v.first_layer.bank().map(|b| study.join(b)),
+        conv1_init: bank.map(|b| study.join(b)),
         freeze_conv1: v.first_layer.frozen(),
+        // The small initial scale is the regime of the learned first layer; a loaded bank
+        // keeps its own (unit-norm) scale.
+        conv1_init_scale: if bank.is_none() {
+            config.conv1_init_scale
+        } else {
+            1.0
+        },
+        input_whitening: if v.whitened_input {
+            InputWhitening::Zca
+        } else {
+            InputWhitening::None
+        },
+        random_labels: v.random_labels,
         loss: v.loss,
         momentum: config.momentum,
         weight_decay: if v.weight_decay {
@@ -224,6 +249,8 @@ pub fn train_params(config: &ValidStudyParams, run: &Run, study: &Path) -> Train
             0.0
         },
         lr: config.lr * v.lr_scale,
+        schedule: Schedule::Cosine,
+        flip: true,
         epochs: config.epochs,
         batch_size: config.batch_size,
         seed: run.seed,
@@ -243,13 +270,16 @@ mod tests {
                 v.first_layer != PLAIN.first_layer,
                 v.colour != PLAIN.colour,
                 v.loss != PLAIN.loss,
-                v.weight_decay,
+                !v.weight_decay,
                 v.dropout,
                 v.batch_norm,
+                v.whitened_input,
+                v.random_labels,
             ]
             .iter()
             .filter(|&&c| c)
             .count();
+            // (The squared-error sweep's second rate is part of that loss's change.)
             assert_eq!(changes, 1, "{} changes {changes} things", v.name);
         }
         let names: std::collections::HashSet<_> = variants().iter().map(|v| v.name).collect();

@@ -9,13 +9,14 @@
 //! folder; it is rewritten after every CNN run, so a killed invocation keeps its entry.
 
 use super::codes::{self, CodeSparsity};
+use super::input_reference::{self, InputStatistics};
 use super::layout;
-use super::measure::{self, Reference};
+use super::measure::{self, Measuring, Reference};
 use super::params::{StudyInputs, StudyRecord, ValidStudyParams};
 use super::plan::{self, Run};
 use super::reference;
 use super::report::{StudyResults, write_all};
-use super::training::{Images, cnn_run};
+use super::training::{self, Images, cnn_run};
 use crate::cnn::Start;
 use crate::error::{Error, Result};
 use crate::io::sidecar::{self, Provenance};
@@ -246,12 +247,15 @@ impl<'a> StudySidecar<'a> {
 }
 
 /// Runs (or resumes) the study of `inputs` with `params` in the folder `out`.
-/// `command_line` is recorded in `study.json` as how this invocation was made.
+/// `command_line` is recorded in `study.json` as how this invocation was made. With
+/// `report_only`, no CNN is trained: the report covers the runs that have logged at least
+/// one epoch (a study still training elsewhere, or one stopped early).
 pub fn run(
     inputs: &StudyInputs,
     params: &ValidStudyParams,
     out: &Path,
     start: Start,
+    report_only: bool,
     command_line: &str,
     progress: &dyn Progress,
 ) -> Result<StudySummary> {
@@ -261,7 +265,11 @@ pub fn run(
     atomic::ensure_dir(out)?;
     let runs = plan::runs(c);
     let mut side = StudySidecar::new(out, &record, &runs, start, command_line);
-    side.write(None)?;
+    // A report-only invocation leaves study.json to the invocation that trains (which may
+    // be running); its report still lists every invocation, itself last.
+    if !report_only {
+        side.write(None)?;
+    }
     let mut timings = serde_json::Map::new();
     let mut lap = |name: &str, t: &mut Instant| {
         timings.insert(name.into(), json!(t.elapsed().as_secs_f64()));
@@ -269,11 +277,17 @@ pub fn run(
     };
     let mut t = Instant::now();
     reference::build(out, inputs, c, progress).map_err(as_study_interrupt(out))?;
+    let mut images = Images::new(inputs);
+    // The CNN's own grayscale input: the first run is the grayscale baseline.
+    input_reference::build(out, images.for_run(c, &runs[0])?, c, progress)
+        .map_err(as_study_interrupt(out))?;
     lap("reference", &mut t);
     let dict_path = out.join(layout::DICTIONARY);
     let dict = npy::read(&dict_path)?;
     let dictionary = Bank::from_shape(&dict.data, &dict.shape, &dict_path)?;
-    let mut images = Images::new(inputs);
+    let input_path = out.join(layout::INPUT_DICTIONARY);
+    let input_dict = npy::read(&input_path)?;
+    let input_bank = Bank::from_shape(&input_dict.data, &input_dict.shape, &input_path)?;
     progress.note("study: coding the test images with the dictionary");
     let code_sparsity = codes::code_sparsity(
         &images.for_run(c, &runs[0])?.test,
@@ -284,30 +298,74 @@ pub fn run(
         c.lambda,
     )?;
     lap("dictionary_codes", &mut t);
-    for run in &runs {
-        stop_if_asked(out)?;
-        cnn_run(out, c, run, &mut images, progress).map_err(as_study_interrupt(out))?;
-        side.running()?;
+    if !report_only {
+        for run in &runs {
+            stop_if_asked(out)?;
+            cnn_run(out, c, run, &mut images, progress).map_err(as_study_interrupt(out))?;
+            side.running()?;
+        }
     }
     lap("cnn_runs", &mut t);
     progress.note("study: measuring every logged first layer");
-    let reference = Reference::new(dictionary, c.null_draws, c.seed);
+    let stats = InputStatistics::new(images.for_run(c, &runs[0])?, c.kernel, c.seed);
+    let kodak = Reference::new(dictionary, c.null_draws, c.seed);
+    let input = Reference::new(input_bank, c.null_draws, c.seed);
+    let measuring = Measuring {
+        input: &input,
+        kodak: &kodak,
+        stats: &stats,
+    };
     let mut records = Vec::with_capacity(runs.len());
     for run in &runs {
         stop_if_asked(out)?;
-        records.push(measure::measure_run(out, c, run, &reference)?);
+        // A report of a study still training shows the runs that have logged an epoch.
+        if report_only && !crate::cnn::checkpoint::exists(&run.dir(out)) {
+            continue;
+        }
+        let mut record = measure::measure_run(out, c, run, &measuring, &mut images)?;
+        record.diverged = training::diverged(out, run);
+        records.push(record);
     }
     let mut references = Vec::new();
     for (name, rel) in [
-        ("dictionary", layout::DICTIONARY),
+        ("input dictionary", layout::INPUT_DICTIONARY),
+        ("kodak dictionary", layout::DICTIONARY),
         ("gabor", layout::GABOR),
         ("random", layout::RANDOM),
     ] {
-        references.push((name, measure::bank_file(&out.join(rel), &reference)?));
+        references.push((name, measure::bank_file(&out.join(rel), &input)?));
     }
     lap("measurements", &mut t);
-    let plain = &runs[0];
-    let conv2 = measure::conv2(out, c, plain)?;
+    // The deeper layers of the finished plain runs: conv2's preferred inputs (first seed)
+    // and every seed's grating tuning, each beside the network as initialised.
+    let mut conv2 = None;
+    let mut conv2_initial = None;
+    let mut tuning = Vec::new();
+    for run in runs.iter().filter(|r| r.variant.name == "plain") {
+        let finished = crate::cnn::checkpoint::Checkpoint::read(&run.dir(out))
+            .is_ok_and(|(ck, _)| ck.epochs_done == c.epochs);
+        if !finished {
+            continue;
+        }
+        stop_if_asked(out)?;
+        let (trained, initial) = measure::trained_and_initial(out, c, run)?;
+        if conv2.is_none() {
+            conv2 = Some(measure::conv2(
+                &trained,
+                run.name(),
+                c,
+                &out.join(layout::CONV2_PNG),
+            )?);
+            conv2_initial = Some(measure::conv2(
+                &initial,
+                format!("{} (epoch 0)", run.name()),
+                c,
+                &out.join(layout::CONV2_INITIAL_PNG),
+            )?);
+        }
+        tuning.extend(measure::tunings(&trained, &run.name(), "trained")?);
+        tuning.extend(measure::tunings(&initial, &run.name(), "initial")?);
+    }
     lap("conv2", &mut t);
     side.stamp(true);
     let results = StudyResults {
@@ -317,10 +375,18 @@ pub fn run(
         references,
         codes: code_sparsity.clone(),
         conv2,
+        conv2_initial,
+        tuning,
     };
     write_all(out, &results)?;
     lap("report", &mut t);
     side.stamp(true);
+    if report_only {
+        return Ok(StudySummary {
+            report: out.join(layout::REPORT),
+            seconds: side.started.elapsed().as_secs_f64(),
+        });
+    }
     side.write(Some(&Finished {
         stage_seconds_last_invocation: timings,
         dictionary_codes: code_sparsity,

@@ -9,7 +9,8 @@ use crate::cnn::data::{DataOptions, Datasets, load};
 use crate::cnn::log::check_outputs;
 use crate::cnn::params::TrainRecord;
 use crate::cnn::train::train;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::io::atomic;
 use crate::observer::Progress;
 use crate::params::Params;
 use std::path::Path;
@@ -47,8 +48,18 @@ impl<'a> Images<'a> {
     }
 }
 
+/// The marker a run whose loss stopped being finite leaves in its folder: the run is
+/// reported as diverged (with the epochs it completed), not retried.
+pub const DIVERGED: &str = "diverged.txt";
+
+/// Whether `run` diverged in an earlier invocation.
+pub fn diverged(out: &Path, run: &Run) -> bool {
+    run.dir(out).join(DIVERGED).exists()
+}
+
 /// Trains `run` into its folder under `out`: fresh, resumed, or not at all when its
-/// checkpoint already holds every epoch with the same settings.
+/// checkpoint already holds every epoch with the same settings or the run diverged. A run
+/// whose loss becomes non-finite is recorded as diverged and the study goes on.
 pub fn cnn_run(
     out: &Path,
     c: &ValidStudyParams,
@@ -64,15 +75,29 @@ pub fn cnn_run(
         Ok((ck, _)) if ck.config == record => Some(ck.epochs_done),
         _ => None,
     };
-    if done == Some(c.epochs) {
+    if done == Some(c.epochs) || (done.is_some() && diverged(out, run)) {
         return Ok(());
     }
     progress.note(&format!("study: training {}", run.name()));
     let resume = done.is_some();
     if !resume {
         check_outputs(&dir, c.epochs, true)?;
+        // A marker from an earlier study in this folder does not apply to the new run.
+        if dir.join(DIVERGED).exists() {
+            std::fs::remove_file(dir.join(DIVERGED)).map_err(|source| Error::Write {
+                path: dir.join(DIVERGED),
+                source,
+            })?;
+        }
     }
     let source = source.clone();
     let data = images.for_run(c, run)?;
-    train(&source, &params, data, &dir, resume, progress).map(|_| ())
+    match train(&source, &params, data, &dir, resume, progress) {
+        Ok(_) => Ok(()),
+        Err(Error::Failed { context, reason }) if context == "training" => {
+            progress.note(&format!("study: {} diverged: {reason}", run.name()));
+            atomic::write_bytes(&dir.join(DIVERGED), reason.as_bytes(), true)
+        }
+        Err(e) => Err(e),
+    }
 }

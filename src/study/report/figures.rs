@@ -3,6 +3,7 @@
 //! first-layer condition. Each figure is drawn from the same records as the CSV tables, so
 //! a curve's points are numbers a table lists.
 
+use super::criteria::{self, Measure};
 use super::{RunRecord, StudyResults};
 use crate::analysis::measures::FilterMeasures;
 use crate::error::Result;
@@ -32,6 +33,36 @@ fn curve(rec: &RunRecord, f: impl Fn(usize) -> f64) -> Series<'_> {
     }
 }
 
+/// Variants drawn as seed-mean curves: those that answer the questions' main contrasts
+/// (all variants are in `seed_summary.csv`).
+const CURVE_VARIANTS: [&str; 6] = [
+    "plain",
+    "random-labels",
+    "whitened-input",
+    "no-weight-decay",
+    "batch-norm",
+    "colour",
+];
+
+fn curve_variants(r: &StudyResults) -> Vec<&'static str> {
+    CURVE_VARIANTS
+        .into_iter()
+        .filter(|v| !criteria::runs_of(r, v).is_empty())
+        .collect()
+}
+
+/// `measure` of `variant` per epoch, mean over the seeds that logged the epoch.
+fn variant_curve(r: &StudyResults, variant: &'static str, measure: Measure) -> Series<'static> {
+    Series {
+        label: variant,
+        points: (0..=r.config.epochs)
+            .map(|e| (e as f64, criteria::at(r, variant, e, measure).mean))
+            .collect(),
+        joined: true,
+        dashed: false,
+    }
+}
+
 fn flat<'a>(label: &'a str, y: f64, x: (f64, f64)) -> Series<'a> {
     Series {
         label,
@@ -55,25 +86,94 @@ pub(super) fn write_figures(out: &Path, r: &StudyResults) -> Result<()> {
     let x = epoch_range(r);
     let plain = runs.first().copied();
     let no_runs = "no run with a trainable first layer: nothing to plot";
-    let null = plain.map_or(f64::NAN, |p| {
-        p.banks.last().map_or(f64::NAN, |b| b.null_mean)
-    });
-    let mut s: Vec<Series> = runs
-        .iter()
-        .map(|rec| curve(rec, |e| rec.banks[e].matched_similarity))
-        .collect();
-    s.push(flat("null of plain (last epoch)", null, x));
+    let curves = curve_variants(r);
+    let mean_curves =
+        |m: Measure| -> Vec<Series> { curves.iter().map(|v| variant_curve(r, v, m)).collect() };
+    let mut s = mean_curves(criteria::input_difference);
+    s.push(flat("no excess over the null", 0.0, x));
+    let top = upper(
+        s.iter().flat_map(|c| c.points.iter().map(|p| p.1.abs())),
+        0.05,
+    );
     png(
-        layout::SIMILARITY_PNG,
+        layout::DIFFERENCE_PNG,
+        series_plot(
+            &s,
+            x,
+            (-top.min(0.05), top),
+            &Labels {
+                title: "conv1 vs a dictionary of its own input: matched − null (same epoch)",
+                x: "epoch",
+                y: "matched − null similarity (mean over seeds)",
+                empty: no_runs,
+            },
+        )?,
+    )?;
+    let mut s = mean_curves(criteria::gabor_share);
+    let goal = if r.config.quick {
+        criteria::SHARE_AT_END_QUICK
+    } else {
+        criteria::SHARE_AT_END_FULL
+    };
+    s.push(flat("criterion 1 goal", goal, x));
+    png(
+        layout::GABOR_SHARE_PNG,
         series_plot(
             &s,
             x,
             (0.0, 1.0),
             &Labels {
-                title: "conv1's matched similarity to the dictionary",
+                title: "Share of conv1 filters with Gabor fit R² ≥ 0.7",
                 x: "epoch",
-                y: "matched similarity (mean best |NCC|, 0-1)",
+                y: "share of filters (mean over seeds)",
                 empty: no_runs,
+            },
+        )?,
+    )?;
+    let s = mean_curves(criteria::energy_vs_whitening);
+    png(
+        layout::ENERGY_PNG,
+        series_plot(
+            &s,
+            x,
+            (-1.0, 1.0),
+            &Labels {
+                title: "Energy profile: r(log filter power, log whitening spectrum)",
+                x: "epoch",
+                y: "correlation over radial frequency (mean over seeds)",
+                empty: no_runs,
+            },
+        )?,
+    )?;
+    let zero_labels = [
+        "plain: zeros as trained",
+        "plain: same filters, biases 0",
+        "plain: phase-randomised filters, same biases",
+    ];
+    let zero_measures: [Measure; 3] = [
+        criteria::zeros_actual,
+        criteria::zeros_zero_bias,
+        criteria::zeros_phase_randomised,
+    ];
+    let s: Vec<Series> = zero_labels
+        .iter()
+        .zip(zero_measures)
+        .map(|(label, m)| Series {
+            label,
+            ..variant_curve(r, "plain", m)
+        })
+        .collect();
+    png(
+        layout::ZEROS_PNG,
+        series_plot(
+            &s,
+            x,
+            (0.0, 1.0),
+            &Labels {
+                title: "Where conv1's activation zeros come from (plain)",
+                x: "epoch",
+                y: "fraction of zero activations (mean over seeds)",
+                empty: "the plain run has not been measured: nothing to plot",
             },
         )?,
     )?;

@@ -74,7 +74,7 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
     };
     let plain = format!("plain-s{}", c.seed);
     let mut s = String::new();
-    let _ = writeln!(s, "# simplecell study report\n");
+    let _ = writeln!(s, "## How this report was made\n");
     let total: f64 = r.invocations.iter().map(|v| v.seconds).sum();
     let _ = writeln!(
         s,
@@ -102,10 +102,13 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
     let _ = writeln!(
         s,
         "CNN: the reference net (conv {k}x{k}, {f} filters -> ReLU -> max-pool -> conv 5x5, 64 -> \
-         ReLU -> max-pool -> linear), {e} epochs of SGD (lr {lr}, momentum {m}, batch {b}) on \
-         grayscale images unless the variant says otherwise. Reference: {f} dictionary atoms \
-         of {k}x{k} whitened patches (lambda {l}), a Gabor bank and a random bank of the same \
-         size and count.\n",
+         ReLU -> max-pool -> linear), conv1 initialised at He x {scale}, {e} epochs of SGD (lr \
+         {lr}, cosine schedule, momentum {m}, weight decay {wd}, batch {b}, horizontal flips) \
+         on {train} grayscale training images, tested on {test}, unless the variant says \
+         otherwise. References: {ia} atoms learned from {k}x{k} patches of the CNN's own \
+         standardised training images (the similarity reference); {f} atoms of {k}x{k} \
+         whitened Kodak patches (lambda {l}; second reference and fixed first layer); a Gabor \
+         bank and a random bank of {f} filters.\n",
         k = c.kernel,
         f = c.filters,
         e = c.epochs,
@@ -113,20 +116,32 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
         m = c.momentum,
         b = c.batch_size,
         l = c.lambda,
+        scale = c.conv1_init_scale,
+        wd = c.weight_decay,
+        ia = c.input_atoms,
+        train = c.train_limit.map_or("all".to_string(), |n| n.to_string()),
+        test = c
+            .test_limit
+            .map_or("all test images".to_string(), |n| format!(
+                "{n} test images"
+            )),
     );
     let _ = writeln!(s, "## 1. The unsupervised reference\n");
     let _ = writeln!(
         s,
-        "![dictionary](reference/dictionary.png) ![gabor](reference/gabor.png) \
-         ![random](reference/random.png)\n\nDictionary, Gabor bank, random bank. Each bank \
-         against the dictionary (the dictionary's own row is the ceiling):\n"
+        "![input dictionary](reference/input/dictionary.png) \
+         ![kodak dictionary](reference/dictionary.png) ![gabor](reference/gabor.png) \
+         ![random](reference/random.png)\n\nInput dictionary (learned from the CNN's own \
+         standardised patches, mean removed), Kodak dictionary (whitened patches), Gabor \
+         bank, random bank. Each bank against the input dictionary (its own row is the \
+         ceiling):\n"
     );
     s += &markdown_table(
         out,
         layout::REFERENCE_BANKS,
         &[
             "bank",
-            "matched_similarity_to_dictionary",
+            "matched_similarity_to_input_dictionary",
             "null_mean",
             "gabor_r2_median",
             "gabor_r2_ge_0.7",
@@ -137,11 +152,14 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
     let _ = writeln!(s, "## 2. Similarity to the dictionary over training\n");
     let _ = writeln!(
         s,
-        "Matched similarity is the mean, over an optimal one-to-one matching, of the largest \
-         |cosine| over shifts; the null is the same score against phase-randomised copies of \
-         the dictionary (same spectra, no localization); z = (matched - null) / sd. Epoch 0 \
-         is the random initialisation (the control). First replicate of every variant whose \
-         first layer trains, at epoch 0 and {last}:\n"
+        "Matched similarity (against the input dictionary) is the mean, over an optimal \
+         one-to-one matching, of the largest |cosine| over shifts; the null is the same score \
+         for phase-randomised surrogates at the same epoch (same spectra, no localization), so \
+         matched − null is what the filters' spatial structure adds; `kodak_*` is the same \
+         against the whitened Kodak dictionary. Epoch 0 is the initialisation (the control). \
+         First replicate of every variant whose first layer trains, at epoch 0 and {last} \
+         (every seed and epoch in `similarity.csv`; means and sds over seeds in \
+         `seed_summary.csv`):\n"
     );
     s += &markdown_table(
         out,
@@ -152,19 +170,20 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
             "epoch",
             "matched_similarity",
             "null_mean",
-            "z",
-            "gabor_r2_median",
+            "matched_minus_null",
+            "kodak_matched",
+            "kodak_null",
             "gabor_r2_ge_0.7",
-            "energy80_area_median",
+            "energy_vs_whitening_r",
+            "selectivity_whitened",
             "orientation_kuiper_p",
             "frequency_ks_p",
-            "nx_ks_p",
         ],
         ends_of_first_replicate,
     )?;
     let _ = writeln!(
         s,
-        "![similarity](similarity_curve.png) ![nx-ny](nx_ny.png)\n\n\
+        "![matched minus null](matched_minus_null.png) ![nx-ny](nx_ny.png)\n\n\
          ![r2](gabor_r2_hist.png) ![orientations](orientation_hist.png) \
          ![frequencies](frequency_hist.png)\n\n\
          First layer of `{plain}` at epoch 0 and at the end, and of the colour run at the end:\n\n\
@@ -247,22 +266,54 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
     )?;
     let _ = writeln!(s, "![accuracy](accuracy.png)\n");
     let _ = writeln!(s, "## 5. The next layer\n");
-    let _ = writeln!(
-        s,
-        "Preferred inputs of the second convolution's units in `{run}` (gradient ascent on \
-         the input from noise, {steps} steps, cropped to the receptive field), and the \
-         medians of their measures (per unit in `{units}`):\n\n![conv2]({png})\n",
-        run = r.conv2.run,
-        steps = c.ascent_steps,
-        units = layout::CONV2_UNITS,
-        png = layout::CONV2_PNG,
-    );
-    s += &markdown_table(
-        out,
-        CONV2_SUMMARY,
-        &["measure", "median", "q25", "q75"],
-        every_row,
-    )?;
+    match &r.conv2 {
+        Some(conv2) => {
+            let _ = writeln!(
+                s,
+                "Preferred inputs of the second convolution's units in `{run}` (gradient \
+                 ascent on the input from noise, {steps} steps, cropped to the receptive \
+                 field), and the medians of their measures (per unit in \
+                 `{units}`):\n\n![conv2]({png})\n",
+                run = conv2.run,
+                steps = c.ascent_steps,
+                units = layout::CONV2_UNITS,
+                png = layout::CONV2_PNG,
+            );
+            s += &markdown_table(
+                out,
+                CONV2_SUMMARY,
+                &["measure", "median", "q25", "q75"],
+                every_row,
+            )?;
+            let _ = writeln!(
+                s,
+                "Orientation and frequency tuning to gratings (bandwidth table; every unit in \
+                 `{}`), for each finished plain seed, trained and as initialised:\n",
+                layout::TUNING
+            );
+            s += &markdown_table(
+                out,
+                layout::TUNING_SUMMARY,
+                &[
+                    "run",
+                    "network",
+                    "layer",
+                    "units",
+                    "median_orientation_selectivity",
+                    "median_orientation_hwhh_deg",
+                    "median_frequency_bandwidth_octaves",
+                    "median_preferred_frequency",
+                ],
+                every_row,
+            )?;
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "The plain run has not been trained yet: nothing to show.\n"
+            );
+        }
+    }
     let _ = writeln!(s, "## Files\n");
     for name in table_names() {
         let _ = writeln!(s, "- `{name}`");

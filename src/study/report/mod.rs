@@ -6,14 +6,16 @@
 //! drawn from the same records. [`tables`] declares the CSVs, [`figures`] draws the PNGs and
 //! [`markdown`] writes the report's text; this module holds the records they share.
 
+pub mod criteria;
 mod figures;
 mod markdown;
+mod questions;
 mod tables;
 
 use super::ValidStudyParams;
 use super::codes::CodeSparsity;
 use super::layout;
-use super::measure::BankMeasures;
+use super::measure::{BankMeasures, EpochExtra};
 use super::plan::Run;
 use super::run::Invocation;
 use crate::analysis::measures::FilterMeasures;
@@ -26,8 +28,12 @@ use std::path::Path;
 pub struct RunRecord {
     pub run: Run,
     pub metrics: Vec<EpochMetrics>,
-    /// Index = epoch (0 is the initial network).
+    /// Against the input dictionary; index = epoch (0 is the initial network).
     pub banks: Vec<BankMeasures>,
+    /// The other numbers of each epoch (Kodak dictionary, spectra, zeros).
+    pub extra: Vec<EpochExtra>,
+    /// The loss stopped being finite; the run holds the epochs before that.
+    pub diverged: bool,
 }
 
 impl RunRecord {
@@ -46,6 +52,15 @@ pub struct Conv2Record {
     pub measures: Vec<FilterMeasures>,
 }
 
+/// Grating tuning of one layer of one network.
+pub struct TuningRecord {
+    pub run: String,
+    /// "trained" or "initial" (the epoch-0 network, rebuilt).
+    pub network: &'static str,
+    pub layer: &'static str,
+    pub units: Vec<crate::study::tuning::UnitTuning>,
+}
+
 /// Everything the report shows.
 pub struct StudyResults {
     pub config: ValidStudyParams,
@@ -56,21 +71,29 @@ pub struct StudyResults {
     /// (bank name, measures against the dictionary): dictionary, gabor, random.
     pub references: Vec<(&'static str, BankMeasures)>,
     pub codes: CodeSparsity,
-    pub conv2: Conv2Record,
+    /// None while the plain run has not been trained.
+    pub conv2: Option<Conv2Record>,
+    /// The same for the plain run's network as initialised (the null).
+    pub conv2_initial: Option<Conv2Record>,
+    /// Grating tuning of conv1 and conv2 of every finished plain run, trained and initial.
+    pub tuning: Vec<TuningRecord>,
 }
 
 /// The per-measure summary of the second layer (no `layout` name: only the report reads it).
 const CONV2_SUMMARY: &str = "conv2_summary.csv";
 
 /// The study's CSV file names, for output checks and tests.
-pub fn table_names() -> [&'static str; 9] {
+pub fn table_names() -> [&'static str; 14] {
     tables::TABLES.map(|(name, _)| name)
 }
 
 /// The study's figure file names.
-pub fn figure_names() -> [&'static str; 8] {
+pub fn figure_names() -> [&'static str; 11] {
     [
-        layout::SIMILARITY_PNG,
+        layout::DIFFERENCE_PNG,
+        layout::GABOR_SHARE_PNG,
+        layout::ENERGY_PNG,
+        layout::ZEROS_PNG,
         layout::SPARSITY_PNG,
         layout::FILTER_SPARSITY_PNG,
         layout::NXNY_PNG,
@@ -87,6 +110,7 @@ pub fn write_all(out: &Path, r: &StudyResults) -> Result<()> {
         table(r).write(&out.join(name), true)?;
     }
     figures::write_figures(out, r)?;
-    let text = markdown::report_text(out, r)?;
+    let mut text = questions::opening(out, r)?;
+    text += &markdown::report_text(out, r)?;
     atomic::write_bytes(&out.join(layout::REPORT), text.as_bytes(), true)
 }

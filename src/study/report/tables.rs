@@ -6,7 +6,7 @@
 //! the cells verbatim, so these bytes are the study's interface and must not change by
 //! accident.
 
-use super::{CONV2_SUMMARY, RunRecord, StudyResults};
+use super::{CONV2_SUMMARY, RunRecord, StudyResults, criteria};
 use crate::analysis::gabor::GaborFit;
 use crate::analysis::measures::FilterMeasures;
 use crate::analysis::stats::{Summary, summarise};
@@ -71,6 +71,123 @@ fn similarity_table(r: &StudyResults) -> Table {
             ("frequency_ks_p", |x| cell(x.b.frequency_p)),
             ("nx_ks_p", |x| cell(x.b.nx_p)),
             ("ny_ks_p", |x| cell(x.b.ny_p)),
+            ("matched_minus_null", |x| {
+                cell(x.b.matched_similarity - x.b.null_mean)
+            }),
+            ("kodak_matched", |x| {
+                cell(x.rec.extra[x.epoch].kodak_matched)
+            }),
+            ("kodak_null", |x| cell(x.rec.extra[x.epoch].kodak_null)),
+            ("energy_vs_whitening_r", |x| {
+                cell(x.rec.extra[x.epoch].energy_vs_whitening)
+            }),
+            ("energy_vs_input_r", |x| {
+                cell(x.rec.extra[x.epoch].energy_vs_input)
+            }),
+            ("selectivity_whitened", |x| {
+                cell(x.rec.extra[x.epoch].selectivity_whitened)
+            }),
+            ("selectivity_raw", |x| {
+                cell(x.rec.extra[x.epoch].selectivity_raw)
+            }),
+            ("diverged", |x| x.rec.diverged.to_string()),
+        ],
+        rows,
+    )
+}
+
+/// One variant at one epoch, for the seed summary.
+struct VariantEpoch<'a> {
+    r: &'a StudyResults,
+    variant: &'static str,
+    epoch: usize,
+}
+
+/// Per variant and epoch, every measure of [`criteria::MEASURES`] as mean and sample sd
+/// over the seeds that logged the epoch.
+fn seed_summary(r: &StudyResults) -> Table {
+    let mut names: Vec<&'static str> = Vec::new();
+    for rec in &r.runs {
+        if !names.contains(&rec.run.variant.name) {
+            names.push(rec.run.variant.name);
+        }
+    }
+    let mut header = vec!["variant".to_string(), "epoch".into(), "seeds".into()];
+    for (m, _) in criteria::MEASURES {
+        header.push(format!("{m}_mean"));
+        header.push(format!("{m}_sd"));
+    }
+    header.push("matched_minus_null_t".into());
+    header.push("diverged_runs".into());
+    let mut t = Table::new(&header.iter().map(String::as_str).collect::<Vec<_>>());
+    for v in names {
+        for epoch in 0..=r.config.epochs {
+            let x = VariantEpoch {
+                r,
+                variant: v,
+                epoch,
+            };
+            let seeds = criteria::at(x.r, v, epoch, criteria::test_accuracy).n;
+            if criteria::runs_of(r, v)
+                .iter()
+                .all(|rec| rec.banks.len() <= epoch)
+            {
+                continue;
+            }
+            let mut row = vec![v.to_string(), epoch.to_string(), seeds.to_string()];
+            for (_, f) in criteria::MEASURES {
+                let s = criteria::at(x.r, x.variant, x.epoch, f);
+                row.push(cell(s.mean));
+                row.push(cell(s.sd));
+            }
+            row.push(cell(
+                criteria::at(r, v, epoch, criteria::input_difference).t(),
+            ));
+            let diverged = criteria::runs_of(r, v)
+                .iter()
+                .filter(|rec| rec.diverged)
+                .count();
+            row.push(diverged.to_string());
+            t.push(row);
+        }
+    }
+    t
+}
+
+fn criteria_table(r: &StudyResults) -> Table {
+    table::<criteria::Verdict>(
+        &[
+            ("criterion", |v| v.criterion.into()),
+            ("variant", |v| v.variant.clone()),
+            ("measure", |v| v.measure.into()),
+            ("value", |v| v.value.clone()),
+            ("threshold", |v| v.threshold.clone()),
+            ("result", |v| v.result().into()),
+        ],
+        criteria::verdicts(r),
+    )
+}
+
+/// One logged epoch's zero split.
+fn zeros_table(r: &StudyResults) -> Table {
+    let rows = r.runs.iter().flat_map(|rec| {
+        let layers = rec.banks.iter().enumerate();
+        layers.map(move |(epoch, b)| Layer { rec, epoch, b })
+    });
+    table::<Layer>(
+        &[
+            ("run", |x| x.rec.run.name()),
+            ("variant", |x| x.rec.run.variant.name.into()),
+            ("seed", |x| x.rec.run.seed.to_string()),
+            ("epoch", |x| x.epoch.to_string()),
+            ("bias_mean", |x| cell(x.rec.extra[x.epoch].zeros.bias_mean)),
+            ("zero_fraction", |x| cell(x.rec.extra[x.epoch].zeros.actual)),
+            ("zero_fraction_zero_bias", |x| {
+                cell(x.rec.extra[x.epoch].zeros.zero_bias)
+            }),
+            ("zero_fraction_phase_randomised", |x| {
+                cell(x.rec.extra[x.epoch].zeros.phase_randomised)
+            }),
         ],
         rows,
     )
@@ -135,7 +252,7 @@ fn reference_table(r: &StudyResults) -> Table {
         &[
             ("bank", |(name, _)| (*name).into()),
             ("filters", |(_, b)| b.filters.len().to_string()),
-            ("matched_similarity_to_dictionary", |(_, b)| {
+            ("matched_similarity_to_input_dictionary", |(_, b)| {
                 cell(b.matched_similarity)
             }),
             ("null_mean", |(_, b)| cell(b.null_mean)),
@@ -272,7 +389,9 @@ struct Unit<'a> {
 }
 
 fn conv2_table(r: &StudyResults) -> Table {
-    let c = &r.conv2;
+    let Some(c) = &r.conv2 else {
+        return Table::new(&["run", "unit"]);
+    };
     let units = c.measures.iter().zip(&c.responses);
     let rows = units.map(|(m, &response)| Unit {
         run: &c.run,
@@ -320,9 +439,12 @@ fn conv2_summary(r: &StudyResults) -> Table {
         ("orientation_bandwidth_deg", |m| m.orientation_bandwidth_deg),
         ("gabor_r2", r2),
     ];
-    let ms = &r.conv2.measures;
+    let Some(c) = &r.conv2 else {
+        return Table::new(&["run", "units", "measure", "median", "q25", "q75"]);
+    };
+    let ms = &c.measures;
     let rows = measures.map(|(measure, f)| Spread {
-        run: &r.conv2.run,
+        run: &c.run,
         units: ms.len(),
         measure,
         s: summarise(&ms.iter().map(f).collect::<Vec<f64>>()),
@@ -340,11 +462,75 @@ fn conv2_summary(r: &StudyResults) -> Table {
     )
 }
 
+/// One unit's grating tuning.
+struct Tuned<'a> {
+    rec: &'a super::TuningRecord,
+    u: &'a crate::study::tuning::UnitTuning,
+}
+
+fn tuning_table(r: &StudyResults) -> Table {
+    let rows = r
+        .tuning
+        .iter()
+        .flat_map(|rec| rec.units.iter().map(move |u| Tuned { rec, u }));
+    table::<Tuned>(
+        &[
+            ("run", |x| x.rec.run.clone()),
+            ("network", |x| x.rec.network.into()),
+            ("layer", |x| x.rec.layer.into()),
+            ("unit", |x| x.u.unit.to_string()),
+            ("preferred_orientation_deg", |x| {
+                cell(x.u.preferred_orientation_deg)
+            }),
+            ("preferred_frequency", |x| cell(x.u.preferred_frequency)),
+            ("orientation_hwhh_deg", |x| cell(x.u.orientation_hwhh_deg)),
+            ("frequency_bandwidth_octaves", |x| {
+                cell(x.u.frequency_bandwidth_octaves)
+            }),
+            ("orientation_selectivity", |x| {
+                cell(x.u.orientation_selectivity)
+            }),
+            ("peak_response", |x| cell(x.u.peak_response)),
+        ],
+        rows,
+    )
+}
+
+/// Median of a tuning measure over a layer's units.
+fn unit_median(rec: &super::TuningRecord, f: fn(&crate::study::tuning::UnitTuning) -> f64) -> f64 {
+    summarise(&rec.units.iter().map(f).collect::<Vec<_>>()).median
+}
+
+/// The bandwidth table: per run, network and layer, the units' medians.
+fn tuning_summary(r: &StudyResults) -> Table {
+    table::<&super::TuningRecord>(
+        &[
+            ("run", |x| x.run.clone()),
+            ("network", |x| x.network.into()),
+            ("layer", |x| x.layer.into()),
+            ("units", |x| x.units.len().to_string()),
+            ("median_orientation_selectivity", |x| {
+                cell(unit_median(x, |u| u.orientation_selectivity))
+            }),
+            ("median_orientation_hwhh_deg", |x| {
+                cell(unit_median(x, |u| u.orientation_hwhh_deg))
+            }),
+            ("median_frequency_bandwidth_octaves", |x| {
+                cell(unit_median(x, |u| u.frequency_bandwidth_octaves))
+            }),
+            ("median_preferred_frequency", |x| {
+                cell(unit_median(x, |u| u.preferred_frequency))
+            }),
+        ],
+        &r.tuning,
+    )
+}
+
 /// Builds one CSV's table from the study's records.
 type Builder = fn(&StudyResults) -> Table;
 
 /// Every CSV of the study: file name and the function that builds it, in writing order.
-pub(super) const TABLES: [(&str, Builder); 9] = [
+pub(super) const TABLES: [(&str, Builder); 14] = [
     (layout::REFERENCE_BANKS, reference_table),
     (layout::SIMILARITY, similarity_table),
     (layout::SPARSITY, sparsity_table),
@@ -354,4 +540,9 @@ pub(super) const TABLES: [(&str, Builder); 9] = [
     (layout::GABOR_PARAMETERS, gabor_table),
     (layout::CONV2_UNITS, conv2_table),
     (CONV2_SUMMARY, conv2_summary),
+    (layout::SEED_SUMMARY, seed_summary),
+    (layout::CRITERIA, criteria_table),
+    (layout::ZEROS, zeros_table),
+    (layout::TUNING, tuning_table),
+    (layout::TUNING_SUMMARY, tuning_summary),
 ];
