@@ -3,6 +3,9 @@
 //! `history.csv` and `checkpoint.bin`. [`FolderRun::start`] checks every output before any
 //! work; [`FolderRun::resume`] continues from the checkpoint; [`FolderRun::run`] drives the
 //! learner with hooks that checkpoint, refresh the montage and write the results.
+//!
+//! Under MPI ([`crate::distributed`]) only rank 0 touches the folder; every rank first
+//! checks that it reads the same patch file as rank 0.
 
 use super::checkpoint;
 use super::learner::Learner;
@@ -80,12 +83,18 @@ impl FolderRun {
         folder: RunFolder,
         force: bool,
     ) -> Result<Self> {
-        folder.check_outputs(force)?;
+        let root = crate::distributed::is_root();
+        if root {
+            folder.check_outputs(force)?;
+        }
         let source = PatchSource::open(patches)?;
+        crate::distributed::check_same_file(crate::distributed::world(), "patch", patches)?;
         // Checked against the data before hashing a large file.
         params.resolve(source.len())?;
         let patches = InputFile::hash(patches)?;
-        atomic::ensure_dir(&folder.dir)?;
+        if root {
+            atomic::ensure_dir(&folder.dir)?;
+        }
         Ok(Self {
             learner: Learner::new(params, source)?,
             folder,
@@ -107,6 +116,7 @@ impl FolderRun {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(&saved.meta.patches_path));
         let source = PatchSource::open(&path)?;
+        crate::distributed::check_same_file(crate::distributed::world(), "patch", &path)?;
         let input = InputFile::hash(&path)?;
         if input.sha256 != saved.meta.patches_sha256 {
             return Err(Error::bad_input(
@@ -132,7 +142,13 @@ impl FolderRun {
     }
 
     /// Runs to the stop rule (or an interrupt, after which the checkpoint is on disk).
+    /// Under MPI, ranks other than 0 run without hooks: they write nothing.
     pub fn run(&mut self, every: RunIntervals, progress: &dyn Progress) -> Result<RunEnd> {
+        if !crate::distributed::is_root() {
+            return self
+                .learner
+                .run_with(&mut super::run::NoHooks, every, progress);
+        }
         let mut hooks = FolderHooks {
             folder: &self.folder,
             patches: &self.patches,
