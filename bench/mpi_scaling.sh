@@ -13,6 +13,8 @@
 # Usage: bench/mpi_scaling.sh [REPEATS] (default 5). Needs target/mpi/release/simplecell
 # (CARGO_TARGET_DIR=target/mpi cargo build --release --features mpi) and writes scratch
 # files under $OUT (default /tmp/simplecell-mpi-bench). Prints CSV lines to stdout.
+# Shorter runs: OVERHEAD_STEPS (default 391, one epoch at batch 256) and SCALING_PATCHES
+# (patches per scaling run, default 100000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPEATS=${1:-5}
@@ -50,12 +52,12 @@ run() { # part round how batch np threads steps
 }
 
 for r in $(seq "$REPEATS"); do
-    run overhead "$r" single 256 1 2 391
-    run overhead "$r" mpirun 256 2 1 391
+    run overhead "$r" single 256 1 2 "${OVERHEAD_STEPS:-391}"
+    run overhead "$r" mpirun 256 2 1 "${OVERHEAD_STEPS:-391}"
 done
 for r in $(seq "$REPEATS"); do
     for b in 256 1024 4096; do
-        steps=$((100000 / b))
+        steps=$((${SCALING_PATCHES:-100000} / b))
         run scaling "$r" single "$b" 1 1 "$steps"
         run scaling "$r" mpirun "$b" 2 1 "$steps"
         run scaling "$r" mpirun "$b" 4 1 "$steps"

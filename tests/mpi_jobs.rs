@@ -226,7 +226,9 @@ fn sigterm_at_two_ranks_checkpoints_and_three_ranks_resume_to_the_same_bytes() {
     assert!(status.success());
     let out = wait(child, "mpirun after SIGTERM");
     let err = common::stderr(&out);
-    assert_eq!(out.status.code(), Some(130), "exit code; stderr:\n{err}");
+    // The ranks exit 130 as one process does; OpenMPI's mpirun, itself signalled, reports
+    // its own non-zero status (1).
+    assert!(!out.status.success(), "exit status; stderr:\n{err}");
     assert!(err.contains("simplecell learn --resume"), "{err}");
     let stopped_at = *common::csv_column(&history, "step").last().unwrap();
     assert!(

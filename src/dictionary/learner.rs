@@ -362,6 +362,7 @@ impl Learner {
             self.comm,
             &format!("dictionary at step {}", self.state.step),
             &digest,
+            "",
             "the ranks' updates diverged; run every rank with the same simplecell binary on \
              the same kind of CPU",
         )

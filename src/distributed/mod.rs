@@ -100,27 +100,62 @@ pub fn agree(comm: &dyn Collective, interrupted: bool, finished: bool) -> (bool,
 }
 
 /// Fails on every rank, naming the ranks that differ from rank 0, unless every rank passed
-/// the same `digest` of `what`. `context` says what was being checked and why it matters.
-pub fn check_same(comm: &dyn Collective, what: &str, digest: &[u8], context: &str) -> Result<()> {
+/// the same `digest` of `what`. `label` says what this rank looked at (a path, say) and is
+/// quoted for each rank named; `context` says why it matters.
+pub fn check_same(
+    comm: &dyn Collective,
+    what: &str,
+    digest: &[u8],
+    label: &str,
+    context: &str,
+) -> Result<()> {
     if comm.size() == 1 {
         return Ok(());
     }
-    let all = comm.allgather(digest);
-    let differ: Vec<String> = (1..all.len())
-        .filter(|&r| all[r] != all[0])
-        .map(|r| r.to_string())
+    let mut mine = (digest.len() as u64).to_le_bytes().to_vec();
+    mine.extend_from_slice(digest);
+    mine.extend_from_slice(label.as_bytes());
+    let all = comm.allgather(&mine);
+    let split = |b: &[u8]| -> (Vec<u8>, String) {
+        let n = u64::from_le_bytes(b[..8].try_into().unwrap_or([0; 8])) as usize;
+        let n = n.min(b.len() - 8);
+        (
+            b[8..8 + n].to_vec(),
+            String::from_utf8_lossy(&b[8 + n..]).into_owned(),
+        )
+    };
+    let parts: Vec<(Vec<u8>, String)> = all.iter().map(|b| split(b)).collect();
+    let differ: Vec<usize> = (1..parts.len())
+        .filter(|&r| parts[r].0 != parts[0].0)
         .collect();
     if differ.is_empty() {
         return Ok(());
     }
+    let ranks = differ
+        .iter()
+        .map(|r| r.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (plural, verb) = if differ.len() > 1 {
+        ("s", "")
+    } else {
+        ("", "s")
+    };
+    let labels = if parts[0].1.is_empty() {
+        String::new()
+    } else {
+        let theirs: Vec<String> = differ
+            .iter()
+            .map(|&r| format!("{} on rank {r}", parts[r].1))
+            .collect();
+        format!(" ({}; rank 0 reads {})", theirs.join(", "), parts[0].1)
+    };
     Err(Error::failed(
         "MPI consistency check",
         format!(
-            "rank{} {} of {} see{} a different {what} than rank 0: {context}",
-            if differ.len() > 1 { "s" } else { "" },
-            differ.join(", "),
-            all.len(),
-            if differ.len() > 1 { "" } else { "s" },
+            "rank{plural} {ranks} of {} see{verb} a different {what} than rank 0{labels}: \
+             {context}",
+            parts.len()
         ),
     ))
 }
@@ -167,8 +202,9 @@ pub fn check_same_file(comm: &dyn Collective, role: &str, path: &Path) -> Result
     let digest = file_fingerprint(path)?;
     check_same(
         comm,
-        &format!("{role} file ({} on rank {})", path.display(), comm.rank()),
+        &format!("{role} file"),
         &digest,
+        &path.display().to_string(),
         "every rank must read the same file (same size and contents); copy it to every node \
          or put it on a shared file system",
     )
