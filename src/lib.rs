@@ -60,6 +60,7 @@ pub mod cnn;
 pub mod coding;
 pub mod demo;
 pub mod dictionary;
+pub mod distributed;
 pub mod error;
 pub mod features;
 pub mod interrupt;

@@ -76,7 +76,16 @@ pub fn run(cli: Cli) -> Result<()> {
             .build_global()
             .map_err(|e| Error::failed("starting worker threads", e.to_string()))?;
     }
-    let reporter = progress::Reporter::new(cli.quiet);
+    // Under MPI rank 0 alone shows progress; only learn and encode share their work.
+    let world = crate::distributed::world();
+    if world.size() > 1 && !matches!(cli.command, Command::Learn(_) | Command::Encode(_)) {
+        return Err(Error::usage(
+            "mpirun -np",
+            world.size(),
+            "only `learn` and `encode` run as MPI jobs; run this command as one process",
+        ));
+    }
+    let reporter = progress::Reporter::new(cli.quiet || world.rank() != 0);
     match cli.command {
         Command::Extract(a) => extract::run(a, &reporter),
         Command::Montage(a) => montage::run(a, &reporter),

@@ -20,6 +20,7 @@
 
 use super::batch::{
     BlockInput, BlockOutcome, correlations_f64, impl_block_solver_with_cpu_dispatch, run_blocks,
+    solve_blocks,
 };
 use super::homotopy::Homotopy;
 use super::{
@@ -58,6 +59,16 @@ impl SparseCoder for ActiveSetCd {
         params: &crate::params::Valid<CodingParams>,
     ) -> Result<CodingReport> {
         run_blocks(self.name(), self, dict, x, codes, params)
+    }
+
+    fn encode_blocks(
+        &self,
+        dict: &PreparedDictionary,
+        x: &DMatrix<f32>,
+        codes: &mut DMatrix<f32>,
+        params: &crate::params::Valid<CodingParams>,
+    ) -> Result<Vec<BlockOutcome>> {
+        solve_blocks(self, dict, x, codes, params)
     }
 }
 

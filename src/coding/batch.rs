@@ -121,6 +121,21 @@ pub fn run_blocks(
     params: &crate::params::Valid<CodingParams>,
 ) -> Result<CodingReport> {
     let start = std::time::Instant::now();
+    let outcomes = solve_blocks(solver, dict, x, codes, params)?;
+    Ok(merge_outcomes(name, &outcomes, codes, start))
+}
+
+/// Runs `solver` over all blocks of `x` (cut from its first column) and returns each
+/// block's outcome, in block order. A block's codes depend only on its own patches, so the
+/// columns of any whole blocks of a larger batch, coded here, get the same bits as in that
+/// batch: this is what lets MPI ranks share a batch ([`super::shared`]).
+pub fn solve_blocks(
+    solver: &impl BlockSolver,
+    dict: &PreparedDictionary,
+    x: &DMatrix<f32>,
+    codes: &mut DMatrix<f32>,
+    params: &crate::params::Valid<CodingParams>,
+) -> Result<Vec<BlockOutcome>> {
     let (p, k, n) = (dict.pixels(), dict.atoms(), x.ncols());
     if x.nrows() != p {
         return Err(Error::failed(
@@ -141,7 +156,7 @@ pub fn run_blocks(
             ),
         ));
     }
-    let outcomes: Vec<BlockOutcome> = if k == 0 || n == 0 {
+    Ok(if k == 0 || n == 0 {
         Vec::new()
     } else {
         codes
@@ -180,14 +195,26 @@ pub fn run_blocks(
                 )
             })
             .collect()
-    };
+    })
+}
+
+/// Merges block outcomes, in block order, into the report of coding `codes` (atoms x
+/// patches; the patches of all the blocks) since `start`. The sums run in block order, so
+/// the report's bits do not depend on who solved which block.
+pub fn merge_outcomes(
+    name: &str,
+    outcomes: &[BlockOutcome],
+    codes: &DMatrix<f32>,
+    start: std::time::Instant,
+) -> CodingReport {
+    let (k, n) = (codes.nrows(), codes.ncols());
     let mut report = CodingReport {
         coder: name.to_string(),
         ..Default::default()
     };
     let mut converged = 0usize;
     let mut history: Vec<f64> = Vec::new();
-    for o in &outcomes {
+    for o in outcomes {
         report.iterations = report.iterations.max(o.iterations);
         report.objective += o.objective_sum;
         report.max_relative_gap = report.max_relative_gap.max(o.max_relative_gap);
@@ -201,7 +228,7 @@ pub fn run_blocks(
     }
     if !history.is_empty() {
         history.fill(0.0);
-        for o in &outcomes {
+        for o in outcomes {
             let last = o.history.last().copied().unwrap_or(o.objective_sum);
             for (i, h) in history.iter_mut().enumerate() {
                 *h += o.history.get(i).copied().unwrap_or(last);
@@ -220,7 +247,7 @@ pub fn run_blocks(
     let nnz = codes.as_slice().iter().filter(|&&v| v != 0.0).count();
     report.nonzero_fraction = nnz as f64 / (k * n).max(1) as f64;
     report.seconds = start.elapsed().as_secs_f64();
-    Ok(report)
+    report
 }
 
 /// Swaps columns `i` and `j` (each `rows` long) of a column-major buffer.

@@ -15,7 +15,7 @@
 
 use super::batch::{
     BlockInput, BlockOutcome, correlations_f64, impl_block_solver_with_cpu_dispatch, run_blocks,
-    swap_columns,
+    solve_blocks, swap_columns,
 };
 use super::{
     CodingParams, CodingReport, PreparedDictionary, SparseCoder, objective_and_gap_f64,
@@ -87,6 +87,16 @@ impl SparseCoder for ProximalGradient {
         params: &crate::params::Valid<CodingParams>,
     ) -> Result<CodingReport> {
         run_blocks(self.name(), self, dict, x, codes, params)
+    }
+
+    fn encode_blocks(
+        &self,
+        dict: &PreparedDictionary,
+        x: &DMatrix<f32>,
+        codes: &mut DMatrix<f32>,
+        params: &crate::params::Valid<CodingParams>,
+    ) -> Result<Vec<BlockOutcome>> {
+        solve_blocks(self, dict, x, codes, params)
     }
 }
 

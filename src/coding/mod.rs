@@ -12,6 +12,7 @@ pub mod active_set;
 pub mod batch;
 pub mod fista;
 mod homotopy;
+pub mod shared;
 pub mod stream;
 
 use crate::error::{Error, Result};
@@ -225,6 +226,17 @@ pub trait SparseCoder: Send + Sync {
         codes: &mut DMatrix<f32>,
         params: &Valid<CodingParams>,
     ) -> Result<CodingReport>;
+
+    /// [`encode`](Self::encode) without the merged report: each
+    /// [`BLOCK`](batch::BLOCK)-column block's outcome, in block order, for callers that code
+    /// a batch in parts and merge the outcomes themselves ([`shared`]).
+    fn encode_blocks(
+        &self,
+        dict: &PreparedDictionary,
+        x: &DMatrix<f32>,
+        codes: &mut DMatrix<f32>,
+        params: &Valid<CodingParams>,
+    ) -> Result<Vec<batch::BlockOutcome>>;
 }
 
 /// Primal objective and duality gap of one patch, computed in f64 from the quantities a

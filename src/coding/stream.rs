@@ -8,7 +8,13 @@
 //! more than [`UNIT_NORM_TOLERANCE`] is normalised with a warning, or refused under
 //! `strict`). A Ctrl-C ([`crate::interrupt`]) stops between batches and removes the partial
 //! output.
+//!
+//! Under MPI ([`crate::distributed`]) every rank reads the inputs (after checking that
+//! they are the same files as rank 0's), the ranks share each batch's blocks
+//! ([`super::shared`]), and rank 0 alone writes the codes, in patch order, and the sidecar:
+//! the same bytes as one process writes.
 
+use super::shared::{Share, encode_shared};
 use super::{Coder, CodingParams, CodingReport, PreparedDictionary};
 use crate::error::{Error, Result};
 use crate::io::sidecar::{self, InputFile, Provenance};
@@ -157,7 +163,8 @@ pub struct EncodeSummary {
 /// Codes every patch of `patches` ((patches, pixels) `.npy`) against `dictionary`
 /// ((atoms, pixels) `.npy`), writing float32 codes (patches, atoms) to `out` and a sidecar
 /// beside it. Existing outputs are refused unless `force`; nothing is written on an error or
-/// an interrupt.
+/// an interrupt. Under MPI only rank 0 writes, and on the other ranks the summary's report
+/// is empty.
 pub fn encode_file(
     params: &Valid<EncodeParams>,
     patches: &Path,
@@ -173,8 +180,14 @@ pub fn encode_file(
         ("out", out),
         ("out (its .json sidecar)", &sidecar_path),
     ])?;
-    atomic::check_output(out, force)?;
-    atomic::check_output(&sidecar_path, force)?;
+    let world = crate::distributed::world();
+    let root = world.rank() == 0;
+    if root {
+        atomic::check_output(out, force)?;
+        atomic::check_output(&sidecar_path, force)?;
+    }
+    crate::distributed::check_same_file(world, "patch", patches)?;
+    crate::distributed::check_same_file(world, "dictionary", dictionary)?;
     let start = Instant::now();
     let dict = load_dictionary(dictionary, params.strict, progress)?;
     let source = PatchSource::open_or_read(patches)?;
@@ -196,14 +209,20 @@ pub fn encode_file(
 
     let coder = params.coder.build();
     let coding = params.coding.check()?;
-    let mut file = atomic::AtomicFile::create(out, force)?;
-    let header = npy::header_bytes(&[n, atoms]);
-    std::io::Write::write_all(file.writer(), &header).map_err(|e| file.write_error(e))?;
+    let mut file = if root {
+        let mut file = atomic::AtomicFile::create(out, force)?;
+        let header = npy::header_bytes(&[n, atoms]);
+        std::io::Write::write_all(file.writer(), &header).map_err(|e| file.write_error(e))?;
+        Some(file)
+    } else {
+        None
+    };
     let mut totals = Totals::default();
     progress.start("encode", Some(n as u64));
     let mut done = 0usize;
     while done < n {
-        if crate::interrupt::requested() {
+        // Every rank stops at the same batch if any was interrupted.
+        if crate::distributed::agree(world, crate::interrupt::requested(), false).0 {
             // Dropping the uncommitted file removes it: no half-written codes, no sidecar.
             drop(file);
             progress.finish("interrupted; nothing written");
@@ -214,28 +233,50 @@ pub fn encode_file(
         let b = params.batch.min(n - done);
         let x = DMatrix::from_column_slice(pixels, b, &data[done * pixels..(done + b) * pixels]);
         let mut codes = DMatrix::<f32>::zeros(atoms, b);
-        let report = coder.encode(&dict.prepared, &x, &mut codes, &coding)?;
-        // Bounded inputs keep codes finite; this guards the arithmetic itself, so a
-        // non-finite code is an error, never "converged".
-        if let Some(at) = codes.as_slice().iter().position(|v| !v.is_finite()) {
-            return Err(Error::failed(
-                format!("encoding {}", patches.display()),
-                format!(
-                    "patch {} got a non-finite code ({}) for atom {}; nothing was written",
-                    done + at / atoms,
-                    codes.as_slice()[at],
-                    at % atoms
-                ),
-            ));
+        let report = encode_shared(
+            coder.as_ref(),
+            &dict.prepared,
+            &x,
+            &mut codes,
+            &coding,
+            world,
+            Share::Root,
+        )?;
+        if let (Some(report), Some(file)) = (report, file.as_mut()) {
+            // Bounded inputs keep codes finite; this guards the arithmetic itself, so a
+            // non-finite code is an error, never "converged" (under MPI the error on rank 0
+            // ends the whole job).
+            if let Some(at) = codes.as_slice().iter().position(|v| !v.is_finite()) {
+                return Err(Error::failed(
+                    format!("encoding {}", patches.display()),
+                    format!(
+                        "patch {} got a non-finite code ({}) for atom {}; nothing was written",
+                        done + at / atoms,
+                        codes.as_slice()[at],
+                        at % atoms
+                    ),
+                ));
+            }
+            totals.add(&report, b, atoms);
+            npy::write_values(file.writer(), codes.as_slice()).map_err(|e| file.write_error(e))?;
         }
-        totals.add(&report, b, atoms);
-        npy::write_values(file.writer(), codes.as_slice()).map_err(|e| file.write_error(e))?;
         done += b;
         progress.advance(
             done as u64,
             &format!("objective {:.4}", totals.objective_sum / done as f64),
         );
     }
+    let Some(file) = file else {
+        progress.finish(&format!("coded a share of {n} patches"));
+        return Ok(EncodeSummary {
+            output: out.to_path_buf(),
+            sidecar: sidecar_path,
+            patches: n,
+            atoms,
+            report: CodingReport::default(),
+            seconds: start.elapsed().as_secs_f64(),
+        });
+    };
     file.commit()?;
     let seconds = start.elapsed().as_secs_f64();
     let report = totals.report(coder.name(), n, atoms);

@@ -3,6 +3,9 @@
 //! `history.csv` and `checkpoint.bin`. [`FolderRun::start`] checks every output before any
 //! work; [`FolderRun::resume`] continues from the checkpoint; [`FolderRun::run`] drives the
 //! learner with hooks that checkpoint, refresh the montage and write the results.
+//!
+//! Under MPI ([`crate::distributed`]) only rank 0 touches the folder; every rank first
+//! checks that it reads the same patch file as rank 0.
 
 use super::checkpoint;
 use super::learner::Learner;
@@ -84,9 +87,13 @@ impl FolderRun {
         let mut files = vec![("patches", patches)];
         files.extend(outputs.iter().map(|p| ("out", p.as_path())));
         atomic::check_distinct(&files)?;
-        folder.check_outputs(force)?;
+        let root = crate::distributed::is_root();
+        if root {
+            folder.check_outputs(force)?;
+        }
         let source = PatchSource::open(patches)?;
         check_shape(&source, patches)?;
+        crate::distributed::check_same_file(crate::distributed::world(), "patch", patches)?;
         // Checked against the data before hashing a large file.
         params.resolve(source.len())?;
         source.check_values(patches)?;
@@ -94,12 +101,14 @@ impl FolderRun {
         let learner = Learner::new(params, source)?;
         // Only now that everything is checked: create the folder, and under `force` remove
         // the files an earlier run wrote there, so an interrupted new run never sits beside
-        // an older dictionary.
-        let dirs = atomic::create_dirs(&folder.dir)?;
-        if force {
-            atomic::remove_outputs(&folder.outputs())?;
+        // an older dictionary. Rank 0 alone owns the folder under MPI.
+        if root {
+            let dirs = atomic::create_dirs(&folder.dir)?;
+            if force {
+                atomic::remove_outputs(&folder.outputs())?;
+            }
+            dirs.keep();
         }
-        dirs.keep();
         Ok(Self {
             learner,
             folder,
@@ -134,6 +143,7 @@ impl FolderRun {
         })?;
         check_shape(&source, &path)?;
         source.check_values(&path)?;
+        crate::distributed::check_same_file(crate::distributed::world(), "patch", &path)?;
         let input = InputFile::hash(&path)?;
         if input.sha256 != saved.meta.patches_sha256 {
             return Err(Error::bad_input(
@@ -159,7 +169,13 @@ impl FolderRun {
     }
 
     /// Runs to the stop rule (or an interrupt, after which the checkpoint is on disk).
+    /// Under MPI, ranks other than 0 run without hooks: they write nothing.
     pub fn run(&mut self, every: RunIntervals, progress: &dyn Progress) -> Result<RunEnd> {
+        if !crate::distributed::is_root() {
+            return self
+                .learner
+                .run_with(&mut super::run::NoHooks, every, progress);
+        }
         let mut hooks = FolderHooks {
             folder: &self.folder,
             patches: &self.patches,

@@ -10,6 +10,10 @@
 //! [`super::checkpoint`] continues bit-identically. The coders and the update cut their work
 //! into pieces that do not depend on the thread count, so the number of threads changes the
 //! speed, not the bytes (tests/learn_resume.rs checks one against two).
+//!
+//! Under MPI ([`crate::distributed`]) the ranks share each batch's coding block by block
+//! ([`crate::coding::shared`]) and all receive the whole result, so every rank holds the
+//! same state and runs the same update: the rank count, too, changes only the speed.
 
 use super::data::Schedule;
 use super::init::initial_dictionary;
@@ -18,7 +22,9 @@ use super::olshausen::OlshausenField;
 use super::online::OnlineBcd;
 use super::params::{LearnParams, StopRule};
 use super::{DictionaryUpdate, UpdateKind, normalize_columns};
+use crate::coding::shared::{Share, encode_shared};
 use crate::coding::{Coder, CodingParams, CodingReport, PreparedDictionary, SparseCoder};
+use crate::distributed::Collective;
 use crate::error::{Error, Result};
 use crate::linalg::gemm_nn;
 use crate::params::Valid;
@@ -109,6 +115,10 @@ pub struct Learner {
     last_report: CodingReport,
     /// Top eigenvector of the last Gram matrix (warm start of the power iteration).
     top_vector: nalgebra::DVector<f32>,
+    /// The ranks that share the coding: the process's world ([`Solo`] outside MPI).
+    ///
+    /// [`Solo`]: crate::distributed::Solo
+    comm: &'static dyn Collective,
 }
 
 impl Learner {
@@ -176,6 +186,7 @@ impl Learner {
             reseeded_now: Vec::with_capacity(k),
             last_report: CodingReport::default(),
             top_vector: nalgebra::DVector::from_fn(k, |i, _| 1.0 + (i as f32 * 0.618).fract()),
+            comm: crate::distributed::world(),
             d,
             state,
             source,
@@ -285,9 +296,7 @@ impl Learner {
         self.source.gather(&self.indices, &mut self.x);
         self.codes.as_mut_slice().fill(0.0);
         let prepared = self.prepare();
-        let report = self
-            .coder
-            .encode(&prepared, &self.x, &mut self.codes, &self.train_params)?;
+        let report = self.encode_batch(&prepared)?;
         if !report.objective.is_finite() {
             return Err(Error::failed(
                 format!("step {}", self.state.step),
@@ -322,6 +331,41 @@ impl Learner {
         self.last_report = report;
         self.state.step += 1;
         Ok(())
+    }
+
+    /// Codes the training batch, shared among the ranks (every rank gets every code).
+    fn encode_batch(&mut self, prepared: &PreparedDictionary) -> Result<CodingReport> {
+        Ok(encode_shared(
+            self.coder.as_ref(),
+            prepared,
+            &self.x,
+            &mut self.codes,
+            &self.train_params,
+            self.comm,
+            Share::All,
+        )?
+        .expect("Share::All returns a report on every rank"))
+    }
+
+    /// The ranks this learner shares its work with.
+    pub fn collective(&self) -> &'static dyn Collective {
+        self.comm
+    }
+
+    /// Fails on every rank unless every rank holds the same dictionary and step: the check
+    /// that the replicated updates stayed replicated (a different build, CPU or library on
+    /// one node could break it).
+    pub fn check_replicas(&self) -> Result<()> {
+        let mut digest = crate::distributed::hash_f32(self.d.as_slice());
+        digest.extend_from_slice(&self.state.step.to_le_bytes());
+        crate::distributed::check_same(
+            self.comm,
+            &format!("dictionary at step {}", self.state.step),
+            &digest,
+            "",
+            "the ranks' updates diverged; run every rank with the same simplecell binary on \
+             the same kind of CPU",
+        )
     }
 
     /// The coder's view of the current dictionary, with the largest eigenvalue of the Gram
@@ -386,12 +430,16 @@ impl Learner {
         }
         let started = Instant::now();
         let prepared = PreparedDictionary::new(self.unit_dictionary());
-        let report = self.exact_coder.encode(
+        let report = encode_shared(
+            self.exact_coder.as_ref(),
             &prepared,
             &self.val_x,
             &mut self.val_codes,
             &self.exact_params,
-        )?;
+            self.comm,
+            Share::All,
+        )?
+        .expect("Share::All returns a report on every rank");
         self.state.tally.validation_seconds += started.elapsed().as_secs_f64();
         Ok(Some(report))
     }
@@ -448,9 +496,13 @@ impl Learner {
         Ok(row)
     }
 
-    /// True when a history row is due after the current step.
+    /// True when a history row is due after the current step: every `validate_every`
+    /// steps and after the last step of a fixed count. (A time budget's last row is
+    /// recorded by [`Self::run_with`] once the ranks agree the time is up: one rank's clock
+    /// must not decide alone, since recording a row is collective under MPI.)
     pub fn row_due(&self) -> bool {
-        self.state.step.is_multiple_of(self.config.validate_every) || self.finished()
+        self.state.step.is_multiple_of(self.config.validate_every)
+            || (!matches!(self.config.stop, StopRule::Seconds(_)) && self.finished())
     }
 
     /// A short status line: objectives and sparsity.

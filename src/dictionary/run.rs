@@ -3,6 +3,11 @@
 //! and the final outputs. The time budget is the stop rule itself
 //! ([`super::StopRule::Seconds`]). [`super::folder`] implements the hooks for a run folder;
 //! [`Learner::run`] runs with none.
+//!
+//! Under MPI every rank runs this loop; the decisions to stop are taken together
+//! ([`crate::distributed::agree`]) so that all ranks take the same steps, the hooks are
+//! called on rank 0 only (the caller gives the other ranks [`NoHooks`]), and the ranks
+//! compare dictionary hashes at every history row and at the end.
 
 use super::learner::Learner;
 use crate::error::Result;
@@ -91,8 +96,13 @@ impl Learner {
         let mut last_checkpoint = Instant::now();
         let mut last_montage = Instant::now();
         progress.start("learn", self.total_steps());
-        while !self.finished() {
-            if hooks.interrupted() {
+        loop {
+            let (interrupted, finished) =
+                crate::distributed::agree(self.collective(), hooks.interrupted(), self.finished());
+            if finished {
+                break;
+            }
+            if interrupted {
                 hooks.checkpoint(self)?;
                 hooks.montage(self)?;
                 progress.finish("interrupted; checkpoint written");
@@ -101,6 +111,7 @@ impl Learner {
             self.step()?;
             if self.row_due() {
                 self.record_row()?;
+                self.check_replicas()?;
             }
             if last_checkpoint.elapsed() >= every.checkpoint_every {
                 hooks.checkpoint(self)?;
@@ -112,6 +123,10 @@ impl Learner {
             }
             progress.advance(self.step_count(), &self.status());
         }
+        if self.history().last().map(|r| r.step) != Some(self.step_count()) {
+            self.record_row()?;
+        }
+        self.check_replicas()?;
         hooks.checkpoint(self)?;
         hooks.finish(self)?;
         progress.finish(&self.status());
