@@ -433,7 +433,7 @@ fn d12_npy_dtype_errors_show_the_numpy_descr_not_rust_debug_text() {
     // A float64 patch file cannot be memory-mapped; the message names its descr.
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     let mut header = "{'descr': '<f8', 'fortran_order': False, 'shape': (4, 4), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

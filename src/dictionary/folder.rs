@@ -131,7 +131,7 @@ impl FolderRun {
             .unwrap_or_else(|| PathBuf::from(&saved.meta.patches_path));
         let source = PatchSource::open(&path).map_err(|e| match e {
             Error::Read { .. } if patches.is_none() && path.is_relative() => Error::bad_input(
-                &folder.checkpoint(),
+                folder.checkpoint(),
                 "patches_path",
                 &saved.meta.patches_path,
                 format!(

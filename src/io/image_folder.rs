@@ -153,7 +153,7 @@ pub fn read_dir(dir: &Path) -> Result<(LabelledImages, Option<LabelledImages>)> 
             .find(|n| !n.starts_with('.') && !names.contains(n))
         {
             return Err(Error::bad_input(
-                &test_dir.join(&extra),
+                test_dir.join(&extra),
                 "class",
                 &extra,
                 format!(

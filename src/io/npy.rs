@@ -461,8 +461,11 @@ pub fn ensure_bounded(
     limit: f32,
 ) -> Result<()> {
     use rayon::prelude::*;
-    // Parallel search, but the reported value is the first in file order.
-    match data.par_iter().position_first(|v| !(v.abs() <= limit)) {
+    use std::cmp::Ordering::{Equal, Less};
+    // Parallel search, but the reported value is the first in file order. NaN compares as
+    // None, so it is out of bounds as well.
+    let out_of_bounds = |v: &f32| !matches!(v.abs().partial_cmp(&limit), Some(Less | Equal));
+    match data.par_iter().position_first(out_of_bounds) {
         None => Ok(()),
         Some(at) => {
             let v = data[at];

@@ -137,6 +137,39 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The first field (a dotted path) whose value differs between two records as their JSON
+/// shows them, with both values (`a`'s first): what a resume that refuses other settings
+/// names. None when they are equal.
+pub fn first_difference(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+) -> Option<(String, String, String)> {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().find_map(|k| {
+                let (va, vb) = (
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                );
+                first_difference(va, vb).map(|(path, l, r)| {
+                    let path = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{k}.{path}")
+                    };
+                    (path, l, r)
+                })
+            })
+        }
+        _ if a == b => None,
+        _ => Some((String::new(), a.to_string(), b.to_string())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,38 +213,5 @@ mod tests {
         let m = base("test");
         assert_eq!(m["tool"], v["tool"]);
         assert_eq!(m["version"], v["version"]);
-    }
-}
-
-/// The first field (a dotted path) whose value differs between two records as their JSON
-/// shows them, with both values (`a`'s first): what a resume that refuses other settings
-/// names. None when they are equal.
-pub fn first_difference(
-    a: &serde_json::Value,
-    b: &serde_json::Value,
-) -> Option<(String, String, String)> {
-    use serde_json::Value;
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            keys.into_iter().find_map(|k| {
-                let (va, vb) = (
-                    x.get(k).unwrap_or(&Value::Null),
-                    y.get(k).unwrap_or(&Value::Null),
-                );
-                first_difference(va, vb).map(|(path, l, r)| {
-                    let path = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{k}.{path}")
-                    };
-                    (path, l, r)
-                })
-            })
-        }
-        _ if a == b => None,
-        _ => Some((String::new(), a.to_string(), b.to_string())),
     }
 }
