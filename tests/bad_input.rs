@@ -178,9 +178,20 @@ fn d06_temporary_files_never_outlive_a_failed_or_interrupted_write() {
     let sub = d.join("int");
     std::fs::create_dir(&sub).unwrap();
     let big = sub.join("big.npy");
-    // 2,000,000 patches (1.2 GB) take well over the 1.5 s wait even on a quiet machine.
+    // The signal goes as soon as the temporary file exists, so the write is under way
+    // whatever the machine's speed (a fixed sleep raced a fast CI machine that finished
+    // 2,000,000 patches in 1.8 s); the extraction itself takes seconds.
     let child = common::spawn(&["extract", "--count", "2000000", "--out", s(&big)]);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let temp = sub.join(format!(".big.npy.tmp-{}", child.id()));
+    let started = std::time::Instant::now();
+    while !temp.exists() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "no temporary file {} within 60 s",
+            temp.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let o = common::interrupt(child);
     refused(&o, 130, &["interrupted"]);
     assert_eq!(files_in(&sub), Vec::<String>::new());
