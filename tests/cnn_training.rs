@@ -94,6 +94,24 @@ fn learns_a_separable_problem_and_the_first_layer_options_hold() {
         std::fs::read(run2.join("conv1_epoch_004.npy")).unwrap()
     );
 
+    // A resume with another setting is refused, naming the setting and both values, and
+    // leaves the run as it was.
+    let before = std::fs::read(run2.join("checkpoint.bin")).unwrap();
+    let mut other = resume.clone();
+    let lr = other.iter().position(|a| *a == "--lr").unwrap();
+    other[lr + 1] = "0.02";
+    let epochs = other.iter().position(|a| *a == "4").unwrap();
+    other[epochs] = "5";
+    let out = train(&other);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--lr was 0.05 and is now 0.02"),
+        "names the setting and both values: {err}"
+    );
+    assert_eq!(std::fs::read(run2.join("checkpoint.bin")).unwrap(), before);
+    assert!(!run2.join("conv1_epoch_005.npy").exists());
+
     // --freeze-conv1: the first layer's bytes never change.
     let frozen = tmp.path().join("frozen");
     let mut a = common.to_vec();

@@ -181,10 +181,20 @@ fn resumed_state(record: &TrainRecord, run: &Path) -> Result<RunState> {
         ..ck.config.clone()
     };
     if saved != *record {
+        // Name the first setting that differs, with both values, so the user can fix the
+        // command rather than diff two JSON files.
+        let then = serde_json::to_value(&saved).unwrap_or_default();
+        let now = serde_json::to_value(record).unwrap_or_default();
+        let which = crate::io::sidecar::first_difference(&then, &now)
+            .map(|(field, was, is)| format!("`{field}` was {was} and is now {is}"))
+            .unwrap_or_else(|| "its saved settings differ".into());
         return Err(Error::param(
             "resume",
             run.display(),
-            "the run was started with different settings (only `epochs` may change); see its run.json",
+            format!(
+                "the run was started with other settings: {which} (only `epochs` may change); \
+                 see its run.json"
+            ),
         ));
     }
     let opt = ck.optimizer(&net);

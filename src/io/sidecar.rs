@@ -166,7 +166,16 @@ pub fn first_difference(
             })
         }
         _ if a == b => None,
-        _ => Some((String::new(), a.to_string(), b.to_string())),
+        _ => Some((String::new(), shown(a), shown(b))),
+    }
+}
+
+/// A value as a user typed it: a float32 setting widened to float64 (0.05 stored as
+/// 0.05000000074505806) is shown at float32's shortest form, which reads back the same.
+fn shown(v: &serde_json::Value) -> String {
+    match v.as_f64() {
+        Some(x) if v.is_f64() && (x as f32) as f64 == x => format!("{}", x as f32),
+        _ => v.to_string(),
     }
 }
 
@@ -179,6 +188,26 @@ mod tests {
         lambda: f32,
         objective: f64,
         inputs: Vec<InputFile>,
+    }
+
+    #[test]
+    fn first_difference_names_the_path_and_shows_float32_settings_as_typed() {
+        let then = serde_json::json!({"lr": 0.05f32, "opt": {"momentum": 0.9f32, "k": 3}});
+        let now = serde_json::json!({"lr": 0.05f32, "opt": {"momentum": 0.8f32, "k": 3}});
+        assert_eq!(
+            first_difference(&then, &now),
+            Some(("opt.momentum".into(), "0.9".into(), "0.8".into()))
+        );
+        assert_eq!(first_difference(&then, &then), None);
+        // A float64 value keeps its full form.
+        let a = serde_json::json!({"x": 0.1f64});
+        let b = serde_json::json!({"x": 7});
+        assert_eq!(
+            first_difference(&a, &b),
+            Some(("x".into(), "0.1".into(), "7".into()))
+        );
+        let c = serde_json::json!({"x": 1.0f64 / 3.0});
+        assert_eq!(first_difference(&c, &b).unwrap().1, "0.3333333333333333");
     }
 
     #[test]
