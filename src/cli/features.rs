@@ -14,8 +14,71 @@ use crate::features::{
     BankSpace, ClassifierKind, DictionaryKind, EncoderKind, FeaturesParams, Solver, run,
 };
 use crate::io::sidecar::InputFile;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+
+/// The command line's names for the library's choices: clap stays out of the library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncoderArg {
+    SoftThreshold,
+    Triangle,
+    Lasso,
+}
+
+impl From<EncoderArg> for EncoderKind {
+    fn from(a: EncoderArg) -> Self {
+        match a {
+            EncoderArg::SoftThreshold => Self::SoftThreshold,
+            EncoderArg::Triangle => Self::Triangle,
+            EncoderArg::Lasso => Self::Lasso,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BankSpaceArg {
+    Whitened,
+    Normalized,
+}
+
+impl From<BankSpaceArg> for BankSpace {
+    fn from(a: BankSpaceArg) -> Self {
+        match a {
+            BankSpaceArg::Whitened => Self::Whitened,
+            BankSpaceArg::Normalized => Self::Normalized,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClassifierArg {
+    Svm,
+    Logistic,
+}
+
+impl From<ClassifierArg> for ClassifierKind {
+    fn from(a: ClassifierArg) -> Self {
+        match a {
+            ClassifierArg::Svm => Self::Svm,
+            ClassifierArg::Logistic => Self::Logistic,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SolverArg {
+    NewtonCg,
+    Lbfgs,
+}
+
+impl From<SolverArg> for Solver {
+    fn from(a: SolverArg) -> Self {
+        match a {
+            SolverArg::NewtonCg => Self::NewtonCg,
+            SolverArg::Lbfgs => Self::Lbfgs,
+        }
+    }
+}
 
 /// Fields of [`FeaturesParams`] (and the pipeline's inputs) whose flag is not their name.
 const FLAGS: FlagNames = &[
@@ -60,8 +123,8 @@ pub struct FeaturesArgs {
     /// per window), triangle (max(0, mean_j ||x - c_j|| - ||x - c_k||), K features), lasso
     /// (exact lasso codes split by sign, 2K features; by far the slowest)
     /// [default: soft-threshold].
-    #[arg(hide_default_value = true, long, value_enum, default_value_t = EncoderKind::SoftThreshold)]
-    pub encoder: EncoderKind,
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = EncoderArg::SoftThreshold)]
+    pub encoder: EncoderArg,
     /// Soft-threshold alpha in whitened units, for unit-norm atoms [default: 0.25, as in
     /// Coates and Ng, ICML 2011; range >= 0].
     #[arg(hide_default_value = true, long, default_value_t = 0.25)]
@@ -97,16 +160,16 @@ pub struct FeaturesArgs {
     pub sc_epochs: f64,
     /// Space a FILE.npy bank's atoms live in: whitened (as the learned dictionaries) or
     /// normalized (pixel-space filters: a CNN's conv1, a Gabor bank) [default: whitened].
-    #[arg(hide_default_value = true, long, value_enum, default_value_t = BankSpace::Whitened)]
-    pub bank_space: BankSpace,
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = BankSpaceArg::Whitened)]
+    pub bank_space: BankSpaceArg,
     /// Classifier: svm (one-vs-all L2-SVM, squared hinge, as in the paper) or logistic
     /// (multinomial) [default: svm].
-    #[arg(hide_default_value = true, long, value_enum, default_value_t = ClassifierKind::Svm)]
-    pub classifier: ClassifierKind,
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = ClassifierArg::Svm)]
+    pub classifier: ClassifierArg,
     /// Solver of the classifier: newton-cg (conjugate gradients on the generalised Hessian,
     /// then a backtracking line search) or lbfgs (argmin's L-BFGS) [default: lbfgs].
-    #[arg(hide_default_value = true, long, value_enum, default_value_t = Solver::Lbfgs)]
-    pub solver: Solver,
+    #[arg(hide_default_value = true, long, value_enum, default_value_t = SolverArg::Lbfgs)]
+    pub solver: SolverArg,
     /// Candidate L2 weights lambda of lambda/2 ||W||^2 + mean loss, chosen on held-out
     /// training images; the paper's C = 100 is 1e-2 [default: 1e-3,3e-3,1e-2,3e-2,1e-1;
     /// each > 0].
@@ -200,7 +263,7 @@ fn params_from(args: &FeaturesArgs) -> Result<(FeaturesParams, Option<PathBuf>)>
         atoms: args.atoms,
         patch_size: args.patch_size,
         stride: args.stride,
-        encoder: args.encoder,
+        encoder: args.encoder.into(),
         alpha: args.alpha,
         lasso_lambda: args.lasso_lambda,
         lasso_tol: args.lasso_tol,
@@ -210,9 +273,9 @@ fn params_from(args: &FeaturesArgs) -> Result<(FeaturesParams, Option<PathBuf>)>
         kmeans_iterations: args.kmeans_iterations,
         sparse_coding_lambda: args.sc_lambda,
         sparse_coding_epochs: args.sc_epochs,
-        bank_space: args.bank_space,
-        classifier: args.classifier,
-        solver: args.solver,
+        bank_space: args.bank_space.into(),
+        classifier: args.classifier.into(),
+        solver: args.solver.into(),
         lambdas: args.lambdas.clone(),
         validation: args.validation,
         tol: args.tol,

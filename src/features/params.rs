@@ -37,7 +37,7 @@ impl DictionaryKind {
 }
 
 /// How a window's responses to the atoms become features.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EncoderKind {
     /// `max(0, d.x - alpha)` and `max(0, -d.x - alpha)`: 2K features per window (Coates and
@@ -70,7 +70,7 @@ impl EncoderKind {
 }
 
 /// The linear classifier on the pooled, standardised features.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClassifierKind {
     /// One-vs-all L2-SVM (squared hinge), as in the paper.
@@ -89,7 +89,7 @@ impl ClassifierKind {
 }
 
 /// How the classifier's objective is minimised (both stop at the same tolerance).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Solver {
     /// Truncated Newton: conjugate gradients on the (generalised) Hessian, then a
@@ -100,7 +100,7 @@ pub enum Solver {
 }
 
 /// Which space a given bank's atoms live in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BankSpace {
     /// Atoms apply to normalised, ZCA-whitened windows (as the learned dictionaries do).
