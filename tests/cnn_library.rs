@@ -13,6 +13,7 @@ use simplecell::cnn::{
 };
 use simplecell::observer::Silent;
 use simplecell::params::Params;
+use std::path::{Path, PathBuf};
 
 #[test]
 fn train_evaluate_and_visualize_are_one_call_each() {
@@ -80,19 +81,24 @@ fn train_evaluate_and_visualize_are_one_call_each() {
     assert!(!other.exists());
 }
 
-#[test]
-fn resuming_needs_a_checkpoint_and_the_same_settings() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("bars");
+/// Eight bar images in `dir`, a run folder beside them and the smallest network on them
+/// (2 + 2 filters, epoch 0 only): what the checkpoint tests train.
+fn tiny_bars_run(dir: &Path) -> (DataSource, PathBuf, TrainParams) {
+    let data = dir.join("bars");
     two_bars_folder(&data, 4);
-    let source = DataSource::Folder(data);
-    let run = tmp.path().join("run");
     let params = TrainParams {
         conv1_filters: Some(2),
         conv2_filters: 2,
         epochs: 0,
         ..TrainParams::default()
     };
+    (DataSource::Folder(data), dir.join("run"), params)
+}
+
+#[test]
+fn resuming_needs_a_checkpoint_and_the_same_settings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (source, run, params) = tiny_bars_run(tmp.path());
     match train_run(
         &source,
         &params.check().unwrap(),
@@ -118,7 +124,10 @@ fn resuming_needs_a_checkpoint_and_the_same_settings() {
     ) {
         Err(Error::Param { field, reason, .. }) => {
             assert_eq!(field, "resume");
-            assert!(reason.contains("different settings"), "{reason}");
+            assert!(
+                reason.contains("`lr` was 0.01 and is now 0.02"),
+                "names the setting and both values: {reason}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -140,18 +149,8 @@ fn resuming_needs_a_checkpoint_and_the_same_settings() {
 #[test]
 fn a_damaged_checkpoint_or_a_non_finite_weight_is_refused_naming_the_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("bars");
-    two_bars_folder(&data, 4);
-    let source = DataSource::Folder(data);
-    let run = tmp.path().join("run");
-    let params = TrainParams {
-        conv1_filters: Some(2),
-        conv2_filters: 2,
-        epochs: 0,
-        ..TrainParams::default()
-    }
-    .check()
-    .unwrap();
+    let (source, run, params) = tiny_bars_run(tmp.path());
+    let params = params.check().unwrap();
     train_run(
         &source,
         &params,

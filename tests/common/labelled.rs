@@ -6,8 +6,13 @@ use std::path::Path;
 /// Two classes of 12x12 grey images, a bright horizontal or vertical bar at a random row or
 /// column on dim noise, `per_class` images per class in each split: separable by orientation.
 pub fn two_bars_folder(dir: &Path, per_class: usize) {
+    two_bars_folder_seeded(dir, per_class, 3);
+}
+
+/// [`two_bars_folder`] drawn from another seed (tests whose thresholds were set on it).
+pub fn two_bars_folder_seeded(dir: &Path, per_class: usize, seed: u64) {
     use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     for split in ["train", "test"] {
         for (c, name) in ["horizontal", "vertical"].iter().enumerate() {
             let d = dir.join(split).join(name);

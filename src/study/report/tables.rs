@@ -48,11 +48,16 @@ struct Layer<'a> {
     b: &'a BankMeasures,
 }
 
-fn similarity_table(r: &StudyResults) -> Table {
-    let rows = r.runs.iter().flat_map(|rec| {
+/// Every logged first layer of every run, in run then epoch order.
+fn layers(r: &StudyResults) -> impl Iterator<Item = Layer<'_>> {
+    r.runs.iter().flat_map(|rec| {
         let layers = rec.banks.iter().enumerate();
         layers.map(move |(epoch, b)| Layer { rec, epoch, b })
-    });
+    })
+}
+
+fn similarity_table(r: &StudyResults) -> Table {
+    let rows = layers(r);
     table::<Layer>(
         &[
             ("run", |x| x.rec.run.name()),
@@ -170,10 +175,7 @@ fn criteria_table(r: &StudyResults) -> Table {
 
 /// One logged epoch's zero split.
 fn zeros_table(r: &StudyResults) -> Table {
-    let rows = r.runs.iter().flat_map(|rec| {
-        let layers = rec.banks.iter().enumerate();
-        layers.map(move |(epoch, b)| Layer { rec, epoch, b })
-    });
+    let rows = layers(r);
     table::<Layer>(
         &[
             ("run", |x| x.rec.run.name()),
