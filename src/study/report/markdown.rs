@@ -181,6 +181,34 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
         ],
         ends_of_first_replicate,
     )?;
+    // The figures draw the main contrasts only; this table has every variant, so a reader
+    // can compare dropout or a loss with the baseline without opening the CSV.
+    let _ = writeln!(
+        s,
+        "Every variant at epoch {last}, mean and sd over the seeds that reached it (the whole \
+         curve of each in `seed_summary.csv`; variants with a fixed first layer keep their \
+         initial filters, so only their accuracy is theirs):\n"
+    );
+    s += &markdown_table(
+        out,
+        layout::SEED_SUMMARY,
+        &[
+            "variant",
+            "seeds",
+            "gabor_share_mean",
+            "gabor_share_sd",
+            "matched_minus_null_mean",
+            "matched_minus_null_sd",
+            "selectivity_whitened_mean",
+            "selectivity_whitened_sd",
+            "energy_vs_input_r_mean",
+            "zero_fraction_mean",
+            "test_accuracy_mean",
+            "test_accuracy_sd",
+            "diverged_runs",
+        ],
+        |h, rec| field(h, rec, "epoch") == last,
+    )?;
     let _ = writeln!(
         s,
         "![matched minus null](matched_minus_null.png) ![nx-ny](nx_ny.png)\n\n\
