@@ -8,7 +8,7 @@
 //! images). A run is [`params`] checked, then [`train`]
 //! (the loop), which logs every epoch ([`log`], with the numbers of [`measure`] and
 //! [`filters`]) and keeps a [`checkpoint`]; [`eval`] and [`visualize`] read a finished run
-//! back. Each job is one call: [`train_run`], [`evaluate_run`], [`visualize_run`].
+//! back, and [`top_patches`] finds the dataset patches that most excite each unit. Each job is one call: [`train_run`], [`evaluate_run`], [`visualize_run`].
 
 pub mod checkpoint;
 pub mod data;
@@ -25,6 +25,7 @@ pub mod measure;
 pub mod net;
 pub mod optim;
 pub mod params;
+pub mod top_patches;
 pub mod train;
 pub mod visualize;
 
