@@ -13,7 +13,7 @@
 //! one kind of structure".
 
 use super::data::NetworkInputs;
-use super::engine::{Mode, Workspace};
+use super::engine::{Mode, Workspace, mix_seed};
 use super::measure::EVAL_BATCH;
 use super::net::{LayerSpec, NetSpec, Network};
 use super::visualize::ConvLayer;
@@ -21,6 +21,8 @@ use crate::error::{Error, Result};
 use crate::io::labelled::LabelledImages;
 use crate::viz::montage::{self, Bank, MontageOptions, Scale};
 use image::RgbImage;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use std::cmp::Ordering;
 
 /// Patches per unit in Zeiler & Fergus's figures.
@@ -115,6 +117,8 @@ pub struct TopPatches {
     pub top: usize,
     pub channels: usize,
     pub field: ReceptiveField,
+    /// (height, width) of the layer's output map.
+    pub map: (usize, usize),
     /// Images searched (the first ones of the set).
     pub images: usize,
     /// units x top x channels x size x size values on the [0, 1] display scale (byte /
@@ -256,6 +260,7 @@ pub fn top_patches(
         top: keep,
         channels: c,
         field,
+        map: (out.height, out.width),
         images: n,
         patches: Vec::with_capacity(units * keep * c * size * size),
         activations: Vec::with_capacity(units * keep),
@@ -276,6 +281,35 @@ pub fn top_patches(
 }
 
 impl TopPatches {
+    /// The null of [`TopPatches::coherence`]: the same layout (units, patches per unit,
+    /// receptive field, images searched) filled with patches at random places, each unit's
+    /// from distinct images drawn from the same first images of `raw`, at positions drawn
+    /// uniformly over the layer's map, from `seed`. Activations are NaN (none was
+    /// measured). Natural-image patches are not independent pixels, so this says what
+    /// "alike" means for patches no unit chose.
+    pub fn random_like(&self, raw: &LabelledImages, seed: u64) -> TopPatches {
+        let mut rng = ChaCha8Rng::seed_from_u64(mix_seed(seed, 0x709, self.units as u64));
+        let (h, w) = self.map;
+        let size = self.field.size;
+        let mut t = TopPatches {
+            patches: Vec::with_capacity(self.patches.len()),
+            activations: vec![f32::NAN; self.activations.len()],
+            image: Vec::with_capacity(self.image.len()),
+            position: Vec::with_capacity(self.position.len()),
+            ..self.clone()
+        };
+        for _ in 0..self.units {
+            for i in rand::seq::index::sample(&mut rng, self.images, self.top) {
+                let (y, x) = (rng.random_range(0..h), rng.random_range(0..w));
+                t.patches
+                    .extend(crop(raw, i, self.field.start(y), self.field.start(x), size));
+                t.image.push(i);
+                t.position.push((y, x));
+            }
+        }
+        t
+    }
+
     /// Values in one patch.
     pub fn patch_len(&self) -> usize {
         self.channels * self.field.size * self.field.size
@@ -588,6 +622,21 @@ mod tests {
         let inputs = NetworkInputs::new(&blank, &stdz, None);
         let t = top_patches(&net, ConvLayer::new(1).unwrap(), &inputs, 10, 3).unwrap();
         assert!(t.coherence(8, 8)[0].is_nan());
+        // The random null keeps the layout, draws distinct images, and is seeded.
+        let images = bars(&[(1, 4, 3, 255), (4, 2, 2, 200), (6, 5, 5, 100)]);
+        let inputs = NetworkInputs::new(&images, &stdz, None);
+        let t = top_patches(&net, ConvLayer::new(1).unwrap(), &inputs, 10, 9).unwrap();
+        let r = t.random_like(&images, 7);
+        assert_eq!((r.units, r.top, r.patches.len()), (1, 9, t.patches.len()));
+        let mut distinct = r.image.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 9);
+        assert!(r.position.iter().all(|&(y, x)| y < 8 && x < 8));
+        let again = t.random_like(&images, 7);
+        assert_eq!((&r.image, &r.position, &r.patches), (&again.image, &again.position, &again.patches));
+        let other = t.random_like(&images, 8);
+        assert_ne!((&r.image, &r.position), (&other.image, &other.position));
         // Correlation itself: anti-correlated vectors give -1.
         let r = correlation(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]).unwrap();
         assert!((r + 1.0).abs() < 1e-12);

@@ -366,13 +366,19 @@ pub fn top9(
         if let Some(pngs) = pngs {
             montage::write_png(&patches.montage(), pngs[n - 1], true)?;
         }
-        let coherence = patches.coherence(data.test.height, data.test.width);
+        let (h, w) = (data.test.height, data.test.width);
+        let coherence = patches.coherence(h, w);
+        // Each run's null from its own seed, so the seeds' spread covers the draw.
+        let random_coherence = patches
+            .random_like(&data.test, c.seed ^ run.seed)
+            .coherence(h, w);
         records.push(TopPatchRecord {
             run: run.name(),
             network,
             layer,
             patches,
             coherence,
+            random_coherence,
         });
     }
     Ok(records)

@@ -311,8 +311,8 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
                 "The test images that most excite each unit (Zeiler & Fergus), one patch per \
                  image cropped to the unit's receptive field from the image as shown (grey \
                  outside it), and how alike each unit's patches are (mean pairwise \
-                 correlation; every unit's images and positions in `{}`), for each finished \
-                 plain seed, trained and as initialised; the first seed's montages, one row \
+                 correlation; random_mean_coherence is the same for patches at random places; \
+                 every unit's images and positions in `{}`), for each finished plain seed, trained and as initialised; the first seed's montages, one row \
                  per unit, strongest first:\n",
                 layout::TOP9
             );
@@ -328,6 +328,7 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
                     "units",
                     "mean_coherence",
                     "median_coherence",
+                    "random_mean_coherence",
                     "units_firing_on_all",
                 ],
                 every_row,

@@ -71,6 +71,8 @@ pub struct TopPatchRecord {
     /// Per unit: the mean pairwise correlation of its patches
     /// ([`crate::cnn::top_patches::TopPatches::coherence`]).
     pub coherence: Vec<f64>,
+    /// The same for patches at random places (the layout's null, from the study's seed).
+    pub random_coherence: Vec<f64>,
 }
 
 /// Everything the report shows.

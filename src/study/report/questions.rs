@@ -43,6 +43,16 @@ fn top9_sentence(r: &StudyResults) -> String {
             .collect();
         SeedStat::of(&v)
     };
+    // Patches at random places, the same for both networks of a run.
+    let random = |layer: &str| {
+        let v: Vec<f64> = r
+            .top9
+            .iter()
+            .filter(|t| t.layer == layer && t.network == "trained")
+            .map(|t| crate::analysis::stats::summarise(&t.random_coherence).mean)
+            .collect();
+        SeedStat::of(&v)
+    };
     // Paired by run: the trained network against its own initialisation.
     let paired = |layer: &str| {
         let diffs: Vec<f64> = r
@@ -77,16 +87,18 @@ fn top9_sentence(r: &StudyResults) -> String {
     format!(
         "The {top} test images (of the first {images}) that most excite each unit, one patch \
          per image cropped to the unit's receptive field (Zeiler & Fergus; {c1}x{c1} pixels \
-         for conv1, {c2}x{c2} for conv2; every unit's list in `{csv}`), are alike in \
-         proportion to the mean pairwise correlation of a unit's patches: conv1 {} trained \
-         against {} as initialised, {}; conv2 {} against {}, {} (`{summary}`). A high value \
-         means a unit's patches share one pattern; a random filter is a template too, so the \
-         initial network's value is the null, not zero.",
+         for conv1, {c2}x{c2} for conv2; every unit's list in `{csv}`), say how consistent a \
+         unit is on real images: the mean pairwise correlation of a unit's patches is, for \
+         conv1, {} trained against {} as initialised and {} for patches at random places, \
+         {}; for conv2, {} against {} and {}, {} (`{summary}`). A random filter is a template \
+         too, so the initial network's value, not zero, is the null for what training adds.",
         stat("conv1", "trained").text(3),
         stat("conv1", "initial").text(3),
+        random("conv1").text(3),
         verdict("conv1"),
         stat("conv2", "trained").text(3),
         stat("conv2", "initial").text(3),
+        random("conv2").text(3),
         verdict("conv2"),
         top = first.patches.top,
         images = first.patches.images,

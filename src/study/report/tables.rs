@@ -588,6 +588,9 @@ fn top9_summary(r: &StudyResults) -> Table {
             ("units", |x| x.patches.units.to_string()),
             ("mean_coherence", |x| cell(summarise(&x.coherence).mean)),
             ("median_coherence", |x| cell(summarise(&x.coherence).median)),
+            ("random_mean_coherence", |x| {
+                cell(summarise(&x.random_coherence).mean)
+            }),
             ("units_firing_on_all", |x| {
                 let top = x.patches.top;
                 x.patches
