@@ -634,7 +634,10 @@ mod tests {
         assert_eq!(distinct.len(), 9);
         assert!(r.position.iter().all(|&(y, x)| y < 8 && x < 8));
         let again = t.random_like(&images, 7);
-        assert_eq!((&r.image, &r.position, &r.patches), (&again.image, &again.position, &again.patches));
+        assert_eq!(
+            (&r.image, &r.position, &r.patches),
+            (&again.image, &again.position, &again.patches)
+        );
         let other = t.random_like(&images, 8);
         assert_ne!((&r.image, &r.position), (&other.image, &other.position));
         // Correlation itself: anti-correlated vectors give -1.

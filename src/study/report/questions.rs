@@ -31,9 +31,8 @@ fn welch(a: &SeedStat, b: &SeedStat) -> f64 {
 /// are in the trained network against the same network as initialised, over the finished
 /// plain seeds, with the paired t of the difference.
 fn top9_sentence(r: &StudyResults) -> String {
-    let mean_of = |rec: &super::TopPatchRecord| {
-        crate::analysis::stats::summarise(&rec.coherence).mean
-    };
+    let mean_of =
+        |rec: &super::TopPatchRecord| crate::analysis::stats::summarise(&rec.coherence).mean;
     let stat = |layer: &str, network: &str| {
         let v: Vec<f64> = r
             .top9
