@@ -10,20 +10,26 @@
 //! The receptive field is derived from the network's layer list ([`receptive_field`]), not
 //! assumed. [`TopPatches::coherence`] turns a unit's patches into one number: how alike
 //! they are (the mean pairwise correlation), the measurable side of "this unit responds to
-//! one kind of structure".
+//! one kind of structure". [`top_patches_run`] is `cnn visualize --top-patches N` in one
+//! call: a run's layer to a montage PNG with a JSON sidecar listing every patch.
 
-use super::data::NetworkInputs;
+use super::checkpoint::Checkpoint;
+use super::data::{self, NetworkInputs};
 use super::engine::{Mode, Workspace, mix_seed};
 use super::measure::EVAL_BATCH;
 use super::net::{LayerSpec, NetSpec, Network};
 use super::visualize::ConvLayer;
 use crate::error::{Error, Result};
+use crate::io::atomic;
 use crate::io::labelled::LabelledImages;
+use crate::io::sidecar::{self, Provenance};
+use crate::params::{Params, Valid, ensure};
 use crate::viz::montage::{self, Bank, MontageOptions, Scale};
 use image::RgbImage;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Ordering;
+use std::path::Path;
 
 /// Patches per unit in Zeiler & Fergus's figures.
 pub const TOP: usize = 9;
@@ -412,6 +418,112 @@ impl TopPatches {
             .map(|a| a.iter().filter(|&&v| v > 0.0).count())
             .collect()
     }
+}
+
+/// What [`top_patches_run`] searches.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct TopPatchParams {
+    /// Patches per unit [default: 9; 1..=64].
+    pub top_patches: usize,
+    /// Test images searched, the first ones of the run's test split [default: 2000;
+    /// 1..=1000000; all of them when the split is smaller].
+    pub images: usize,
+}
+
+impl Default for TopPatchParams {
+    fn default() -> Self {
+        Self {
+            top_patches: TOP,
+            images: 2000,
+        }
+    }
+}
+
+/// Top-patch settings that passed [`Params::check`].
+pub type ValidTopPatchParams = Valid<TopPatchParams>;
+
+impl Params for TopPatchParams {
+    fn validate(&mut self) -> Result<()> {
+        let n = self.top_patches;
+        ensure((1..=64).contains(&n), "top_patches", n, "must be in 1..=64")?;
+        let m = self.images;
+        ensure(
+            (1..=1_000_000).contains(&m),
+            "images",
+            m,
+            "must be in 1..=1000000",
+        )
+    }
+}
+
+/// One unit's patches in the sidecar of [`top_patches_run`].
+#[derive(serde::Serialize)]
+struct UnitRecord {
+    unit: usize,
+    coherence: f64,
+    /// Per rank: image index in the test split, (y, x) in the layer's map, pre-ReLU value.
+    image: Vec<usize>,
+    position: Vec<(usize, usize)>,
+    activation: Vec<f32>,
+}
+
+/// What the sidecar of a [`top_patches_run`] montage records besides the shared fields.
+#[derive(serde::Serialize)]
+struct TopPatchSidecar<'a> {
+    run: &'a Path,
+    layer: String,
+    options: &'a ValidTopPatchParams,
+    images_searched: usize,
+    receptive_field: ReceptiveField,
+    pad_value: f32,
+    units: Vec<UnitRecord>,
+}
+
+/// The test-image patches that most excite every unit of convolution `conv` of the network
+/// saved in `run`, among the first `params.images` of the run's own test split as the run's
+/// network sees them (its standardisation and input whitening): a montage PNG at `out`, one
+/// row per unit, and a JSON sidecar beside it listing every patch. Both outputs are checked
+/// before any work and replaced only if `overwrite`.
+pub fn top_patches_run(
+    run: &Path,
+    conv: ConvLayer,
+    params: &ValidTopPatchParams,
+    out: &Path,
+    overwrite: bool,
+) -> Result<TopPatches> {
+    atomic::check_output(out, overwrite)?;
+    let side_path = sidecar::path_for(out);
+    atomic::check_output(&side_path, overwrite)?;
+    let (ck, net) = Checkpoint::read(run)?;
+    conv.index_in(&net)?;
+    let data = data::load(&ck.config.data, &ck.config.data_options)?;
+    let inputs = NetworkInputs::new(&data.test, &ck.standardiser, ck.input_whitening.as_ref());
+    let t = top_patches(&net, conv, &inputs, params.images, params.top_patches)?;
+    let coherence = t.coherence(data.test.height, data.test.width);
+    montage::write_png(&t.montage(), out, overwrite)?;
+    let units = (0..t.units)
+        .map(|u| {
+            let r = u * t.top..(u + 1) * t.top;
+            UnitRecord {
+                unit: u,
+                coherence: coherence[u],
+                image: t.image[r.clone()].to_vec(),
+                position: t.position[r.clone()].to_vec(),
+                activation: t.activations[r].to_vec(),
+            }
+        })
+        .collect();
+    let record = TopPatchSidecar {
+        run,
+        layer: conv.to_string(),
+        options: params,
+        images_searched: t.images,
+        receptive_field: t.field,
+        pad_value: PAD_VALUE,
+        units,
+    };
+    Provenance::new("cnn visualize --top-patches", record).write(&side_path, overwrite)?;
+    Ok(t)
 }
 
 /// Pearson correlation of two equal-length vectors; None when either is constant.
