@@ -716,6 +716,24 @@ mod tests {
     }
 
     #[test]
+    fn a_colour_crop_is_planar_per_channel_with_grey_outside() {
+        // One 2x2 RGB image whose bytes encode (row, column, channel).
+        let mut img = LabelledImages::empty(2, 2, 3, vec!["a".into()]);
+        img.pixels = (0..12u8).map(|v| v * 10).collect();
+        img.labels = vec![0];
+        // A 2x2 window one column left of the image: column 0 is padding.
+        let p = crop(&img, 0, 0, -1, 2);
+        let byte = |y: usize, x: usize, ch: usize| ((y * 2 + x) * 3 + ch) as f32 * 10.0 / 255.0;
+        for ch in 0..3 {
+            let plane = &p[ch * 4..(ch + 1) * 4];
+            assert_eq!(
+                plane,
+                &[PAD_VALUE, byte(0, 0, ch), PAD_VALUE, byte(1, 0, ch)]
+            );
+        }
+    }
+
+    #[test]
     fn coherence_is_one_for_copies_and_ignores_padding() {
         let net = edge_net();
         // Three identical bars at different brightness: the same pattern up to contrast.
