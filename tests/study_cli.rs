@@ -139,6 +139,8 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         "seed_summary.csv",
         "criteria.csv",
         "zero_split.csv",
+        "top9.csv",
+        "top9_summary.csv",
     ];
     let figures = [
         "matched_minus_null.png",
@@ -153,6 +155,10 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         "frequency_hist.png",
         "accuracy.png",
         "conv2_preferred.png",
+        "conv1_top9.png",
+        "conv2_top9.png",
+        "conv1_top9_epoch0.png",
+        "conv2_top9_epoch0.png",
         "reference/dictionary.png",
         "reference/input/dictionary.png",
         "reference/gabor.png",
@@ -186,6 +192,48 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
          gabor_r2_ge_0.7,energy80_area_median,orientation_kuiper_p,frequency_ks_p,nx_ks_p,ny_ks_p,\
          matched_minus_null,kodak_matched,kodak_null,energy_vs_whitening_r,energy_vs_input_r,\
          selectivity_whitened,selectivity_raw,diverged"
+    );
+    assert_eq!(
+        header("top9.csv"),
+        "run,layer,network,unit,rank,image,y,x,input_y0,input_x0,activation"
+    );
+    assert_eq!(
+        header("top9_summary.csv"),
+        "run,layer,network,images,receptive_field,units,mean_coherence,median_coherence,\
+         random_mean_coherence,units_firing_on_all"
+    );
+    // One row per unit and rank, nine distinct images per unit: 8 conv1 units with the
+    // 5x5 kernel, conv2's units; the test set has 3 x 20 images, more than nine.
+    let (top_header, top_rows) = read_csv(&out.join("top9.csv"));
+    let col = |name: &str| top_header.iter().position(|h| h == name).unwrap();
+    let (run, layer, network, unit, image) = (
+        col("run"),
+        col("layer"),
+        col("network"),
+        col("unit"),
+        col("image"),
+    );
+    let mut lists: HashMap<(String, String, String, String), Vec<String>> = HashMap::new();
+    for row in &top_rows {
+        let key = (
+            row[run].clone(),
+            row[layer].clone(),
+            row[network].clone(),
+            row[unit].clone(),
+        );
+        lists.entry(key).or_default().push(row[image].clone());
+    }
+    assert!(lists.keys().any(|k| k.1 == "conv1" && k.2 == "initial"));
+    for (key, images) in &lists {
+        let mut distinct = images.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!((images.len(), distinct.len()), (9, 9), "{key:?}");
+    }
+    assert_eq!(
+        lists.keys().filter(|k| k.1 == "conv1").count() % 8,
+        0,
+        "conv1 has 8 units per network"
     );
     assert_eq!(
         header("criteria.csv"),

@@ -10,8 +10,8 @@ use crate::cnn::input_whitening::InputWhitening;
 use crate::cnn::loss::Loss;
 use crate::cnn::optim::{OptimizerKind, Schedule};
 use crate::cnn::{
-    AscentParams, Choice, ConvLayer, EvalParams, Split, Start, TrainParams, evaluate_run,
-    train_run, visualize_run,
+    AscentParams, Choice, ConvLayer, EvalParams, Split, Start, TopPatchParams, TrainParams,
+    evaluate_run, top_patches_run, train_run, visualize_run,
 };
 use crate::error::{Error, Result};
 use crate::params::Params;
@@ -25,7 +25,8 @@ pub enum CnnCommand {
     Train(Box<TrainArgs>),
     /// Loss and accuracy of a trained run on a dataset's test (or training) split.
     Eval(EvalArgs),
-    /// Each unit's preferred input (activation maximisation) as a PNG montage.
+    /// Each unit's preferred input (activation maximisation), or with --top-patches the
+    /// test-image patches that most excite it, as a PNG montage.
     Visualize(VisualizeArgs),
 }
 
@@ -252,6 +253,15 @@ pub struct VisualizeArgs {
     /// Seed of the starting noise.
     #[arg(long, default_value_t = ascent_default().seed)]
     pub seed: u64,
+    /// Instead of the ascent: the N test-image patches that most excite each unit (Zeiler &
+    /// Fergus), one per image, cropped to the receptive field, one row per unit
+    /// [range 1..=64].
+    #[arg(long, value_name = "N")]
+    pub top_patches: Option<usize>,
+    /// With --top-patches: test images searched, the first ones of the run's test split
+    /// [range 1..=1000000].
+    #[arg(long, default_value_t = TopPatchParams::default().images, requires = "top_patches")]
+    pub images: usize,
     /// Overwrite an existing output.
     #[arg(long)]
     pub force: bool,
@@ -323,6 +333,24 @@ fn run_eval(a: &EvalArgs, reporter: &Reporter) -> Result<()> {
 }
 
 fn run_visualize(a: &VisualizeArgs, reporter: &Reporter) -> Result<()> {
+    if let Some(top_patches) = a.top_patches {
+        let params = TopPatchParams {
+            top_patches,
+            images: a.images,
+        }
+        .check()?;
+        let t = top_patches_run(&a.run, a.layer, &params, &a.out, a.force)?;
+        reporter.info(&format!(
+            "wrote {} ({} units x {} patches from {} test images, receptive field {}x{})",
+            a.out.display(),
+            t.units,
+            t.top,
+            t.images,
+            t.field.size,
+            t.field.size
+        ));
+        return Ok(());
+    }
     let params = AscentParams {
         steps: a.steps,
         step_size: a.step_size,

@@ -36,7 +36,7 @@ pub fn run(args: MontageArgs, reporter: &Reporter) -> Result<()> {
         columns: args.columns,
         zoom: args.zoom,
         border: args.border,
-        order: None,
+        ..Default::default()
     }
     .check()
     .flags(&[])?;

@@ -8,7 +8,8 @@
 //! images). A run is [`params`] checked, then [`train`]
 //! (the loop), which logs every epoch ([`log`], with the numbers of [`measure`] and
 //! [`filters`]) and keeps a [`checkpoint`]; [`eval`] and [`visualize`] read a finished run
-//! back. Each job is one call: [`train_run`], [`evaluate_run`], [`visualize_run`].
+//! back, and [`top_patches`] finds the dataset patches that most excite each unit. Each job is one call: [`train_run`], [`evaluate_run`], [`visualize_run`],
+//! [`top_patches_run`].
 
 pub mod checkpoint;
 pub mod data;
@@ -25,10 +26,12 @@ pub mod measure;
 pub mod net;
 pub mod optim;
 pub mod params;
+pub mod top_patches;
 pub mod train;
 pub mod visualize;
 
 pub use eval::{EvalParams, Evaluation, Split, evaluate_run};
 pub use params::{Choice, TrainParams, ValidTrainParams};
+pub use top_patches::{TopPatchParams, ValidTopPatchParams, top_patches_run};
 pub use train::{Start, TrainSummary, train_run};
 pub use visualize::{AscentParams, ConvLayer, ValidAscentParams, Visualization, visualize_run};

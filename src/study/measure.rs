@@ -2,7 +2,8 @@
 //! dictionary: matched similarity with its phase-randomised null baseline, the Gabor-fit
 //! and localization distributions, the two-sample tests of orientation, frequency, nx and
 //! ny, and the filters' own sparsity; one call per (run, epoch) in [`measure_run`]. The
-//! second layer of the plain run is shown by its units' preferred inputs ([`conv2`]). The
+//! second layer of the plain run is shown by its units' preferred inputs ([`conv2`]) and,
+//! with the first, by the dataset patches that most excite each unit ([`top9`]). The
 //! report turns the records into CSV rows.
 
 use super::input_reference::{
@@ -11,7 +12,7 @@ use super::input_reference::{
 use super::params::ValidStudyParams;
 use super::plan;
 use super::plan::Run;
-use super::report::{Conv2Record, RunRecord, TuningRecord};
+use super::report::{Conv2Record, RunRecord, TopPatchRecord, TuningRecord};
 use super::training::Images;
 use super::tuning;
 use super::zeros::{self, ZeroSplit};
@@ -24,6 +25,7 @@ use crate::cnn::checkpoint::Checkpoint;
 use crate::cnn::data::NetworkInputs;
 use crate::cnn::log::{epoch_bank, epoch_bias};
 use crate::cnn::net::Network;
+use crate::cnn::top_patches::{self, TOP};
 use crate::cnn::train::build_network;
 use crate::cnn::visualize::preferred_inputs_of;
 use crate::cnn::{AscentParams, ConvLayer};
@@ -334,4 +336,50 @@ pub fn tunings(net: &Network, run: &str, network: &'static str) -> Result<Vec<Tu
         });
     }
     Ok(out)
+}
+
+/// Test images searched for each unit's top patches: the first ones of the run's test set.
+/// Enough that a unit's nine strongest images are rare ones (the top 0.45%), few enough
+/// that both layers of both networks cost seconds.
+pub const TOP_PATCH_IMAGES: usize = 2000;
+
+/// The [`TOP`] test-image patches that most excite each unit of conv1 and conv2 of `net`
+/// (the trained or the initial network of `run`, named by `network`), among the first
+/// [`TOP_PATCH_IMAGES`] test images as the run's network sees them (its standardisation and
+/// input whitening); with `pngs`, each layer's montage is written there (conv1, conv2).
+pub fn top9(
+    out: &Path,
+    c: &ValidStudyParams,
+    run: &Run,
+    images: &mut Images,
+    net: &Network,
+    network: &'static str,
+    pngs: Option<[&Path; 2]>,
+) -> Result<Vec<TopPatchRecord>> {
+    let (ck, _) = Checkpoint::read(&run.dir(out))?;
+    let data = images.for_run(c, run)?;
+    let inputs = NetworkInputs::new(&data.test, &ck.standardiser, ck.input_whitening.as_ref());
+    let mut records = Vec::new();
+    for (n, layer) in [(1, "conv1"), (2, "conv2")] {
+        let conv = ConvLayer::new(n).expect("n >= 1");
+        let patches = top_patches::top_patches(net, conv, &inputs, TOP_PATCH_IMAGES, TOP)?;
+        if let Some(pngs) = pngs {
+            montage::write_png(&patches.montage(), pngs[n - 1], true)?;
+        }
+        let (h, w) = (data.test.height, data.test.width);
+        let coherence = patches.coherence(h, w);
+        // Each run's null from its own seed, so the seeds' spread covers the draw.
+        let random_coherence = patches
+            .random_like(&data.test, c.seed ^ run.seed)
+            .coherence(h, w);
+        records.push(TopPatchRecord {
+            run: run.name(),
+            network,
+            layer,
+            patches,
+            coherence,
+            random_coherence,
+        });
+    }
+    Ok(records)
 }

@@ -50,6 +50,12 @@ pub mod layout {
     pub const ZEROS_PNG: &str = "zero_split.png";
     pub const CONV2_INITIAL_PNG: &str = "conv2_preferred_epoch0.png";
     pub const TUNING: &str = "tuning.csv";
+    pub const TOP9: &str = "top9.csv";
+    pub const TOP9_SUMMARY: &str = "top9_summary.csv";
+    pub const CONV1_TOP9_PNG: &str = "conv1_top9.png";
+    pub const CONV2_TOP9_PNG: &str = "conv2_top9.png";
+    pub const CONV1_TOP9_INITIAL_PNG: &str = "conv1_top9_epoch0.png";
+    pub const CONV2_TOP9_INITIAL_PNG: &str = "conv2_top9_epoch0.png";
     pub const TUNING_SUMMARY: &str = "tuning_summary.csv";
     pub const ACCURACY: &str = "accuracy.csv";
     pub const ACCURACY_SUMMARY: &str = "accuracy_summary.csv";

@@ -127,6 +127,13 @@ fn start_over(out: &Path) -> Result<()> {
         GABOR_PARAMETERS,
         CONV2_UNITS,
         CONV2_PNG,
+        CONV2_INITIAL_PNG,
+        TOP9,
+        TOP9_SUMMARY,
+        CONV1_TOP9_PNG,
+        CONV2_TOP9_PNG,
+        CONV1_TOP9_INITIAL_PNG,
+        CONV2_TOP9_INITIAL_PNG,
         SIMILARITY_PNG,
         SPARSITY_PNG,
         FILTER_SPARSITY_PNG,
@@ -337,10 +344,12 @@ pub fn run(
     }
     lap("measurements", &mut t);
     // The deeper layers of the finished plain runs: conv2's preferred inputs (first seed)
-    // and every seed's grating tuning, each beside the network as initialised.
+    // and every seed's grating tuning and top-9 dataset patches (montages of the first
+    // seed), each beside the network as initialised.
     let mut conv2 = None;
     let mut conv2_initial = None;
     let mut tuning = Vec::new();
+    let mut top9 = Vec::new();
     for run in runs.iter().filter(|r| r.variant.name == "plain") {
         let finished = crate::cnn::checkpoint::Checkpoint::read(&run.dir(out))
             .is_ok_and(|(ck, _)| ck.epochs_done == c.epochs);
@@ -349,7 +358,32 @@ pub fn run(
         }
         stop_if_asked(out)?;
         let (trained, initial) = measure::trained_and_initial(out, c, run)?;
-        if conv2.is_none() {
+        let first = conv2.is_none();
+        let (c1, c2, c1i, c2i) = (
+            out.join(layout::CONV1_TOP9_PNG),
+            out.join(layout::CONV2_TOP9_PNG),
+            out.join(layout::CONV1_TOP9_INITIAL_PNG),
+            out.join(layout::CONV2_TOP9_INITIAL_PNG),
+        );
+        top9.extend(measure::top9(
+            out,
+            c,
+            run,
+            &mut images,
+            &trained,
+            "trained",
+            first.then_some([c1.as_path(), c2.as_path()]),
+        )?);
+        top9.extend(measure::top9(
+            out,
+            c,
+            run,
+            &mut images,
+            &initial,
+            "initial",
+            first.then_some([c1i.as_path(), c2i.as_path()]),
+        )?);
+        if first {
             conv2 = Some(measure::conv2(
                 &trained,
                 run.name(),
@@ -377,6 +411,7 @@ pub fn run(
         conv2,
         conv2_initial,
         tuning,
+        top9,
     };
     write_all(out, &results)?;
     lap("report", &mut t);

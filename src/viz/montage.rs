@@ -23,6 +23,20 @@ pub struct MontageOptions {
     pub border: usize,
     /// Order in which to show the filters (indices into the bank); None shows them in order.
     pub order: Option<Vec<usize>>,
+    /// How values become grey levels. Default [`Scale::Symmetric`].
+    pub scale: Scale,
+}
+
+/// How [`render`] maps a tile's values to grey levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scale {
+    /// Each tile by its own largest magnitude, zero at mid-grey: filters, whose sign and
+    /// shape matter and whose norm does not.
+    #[default]
+    Symmetric,
+    /// Values on [0, 1] drawn as they are (0 black, 1 white), clamped: image patches, which
+    /// should look as they do in the image.
+    Unit,
 }
 
 impl Default for MontageOptions {
@@ -32,6 +46,7 @@ impl Default for MontageOptions {
             zoom: 0,
             border: 1,
             order: None,
+            scale: Scale::Symmetric,
         }
     }
 }
@@ -130,7 +145,7 @@ pub fn canvas_size(bank: &Bank, options: &MontageOptions) -> (u64, u64) {
 }
 
 /// Draws the bank as a grid. One channel is drawn grey; three channels as RGB; any other
-/// count shows the channel mean. Each filter is scaled by its own largest magnitude.
+/// count shows the channel mean. Each filter is scaled as `options.scale` says.
 pub fn render(bank: &Bank, options: &MontageOptions) -> RgbImage {
     let order: Vec<usize> = options
         .order
@@ -146,12 +161,12 @@ pub fn render(bank: &Bank, options: &MontageOptions) -> RgbImage {
     for (slot, &index) in order.iter().enumerate() {
         let f = bank.filter(index);
         let peak = f.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let scale = if peak > 0.0 && peak.is_finite() {
-            0.5 / peak
-        } else {
-            0.0
+        let (offset, scale) = match options.scale {
+            Scale::Unit => (0.0, 1.0),
+            Scale::Symmetric if peak > 0.0 && peak.is_finite() => (0.5, 0.5 / peak),
+            Scale::Symmetric => (0.5, 0.0),
         };
-        let to_byte = |v: f32| ((0.5 + v * scale).clamp(0.0, 1.0) * 255.0).round() as u8;
+        let to_byte = |v: f32| ((offset + v * scale).clamp(0.0, 1.0) * 255.0).round() as u8;
         let (gx, gy) = (slot % columns, slot / columns);
         let (x0, y0) = (b + gx * (tile + b), b + gy * (tile + b));
         for y in 0..bank.size {
@@ -214,5 +229,26 @@ mod tests {
         assert_eq!(img.get_pixel(0, 0).0[0], 255);
         assert_eq!(img.get_pixel(1, 0).0[0], 0);
         assert_eq!(img.get_pixel(0, 1).0[0], 128);
+    }
+
+    #[test]
+    fn unit_scale_draws_values_as_they_are() {
+        let data = [1.0f32, 0.0, 0.5, 0.25];
+        let bank = Bank::new(&data[..], 1, 1, 2);
+        let img = render(
+            &bank,
+            &MontageOptions {
+                zoom: 1,
+                border: 0,
+                scale: Scale::Unit,
+                ..Default::default()
+            },
+        );
+        let grey: Vec<u8> = [(0, 0), (1, 0), (0, 1), (1, 1)]
+            .iter()
+            .map(|&(x, y)| img.get_pixel(x, y).0[0])
+            .collect();
+        // Not rescaled by the tile's peak (0.5 would stay 128, 0.25 would not become 96).
+        assert_eq!(grey, vec![255, 0, 128, 64]);
     }
 }

@@ -334,6 +334,42 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
                 ],
                 every_row,
             )?;
+            let _ = writeln!(
+                s,
+                "The test images that most excite each unit (Zeiler & Fergus), one patch per \
+                 image cropped to the unit's receptive field from the image as shown (grey \
+                 outside it), and how alike each unit's patches are (mean pairwise \
+                 correlation; random_mean_coherence is the same for patches at random places; \
+                 every unit's images and positions in `{}`), for each finished plain seed, trained and as initialised; the first seed's montages, one row \
+                 per unit, strongest first:\n",
+                layout::TOP9
+            );
+            s += &markdown_table(
+                out,
+                layout::TOP9_SUMMARY,
+                &[
+                    "run",
+                    "layer",
+                    "network",
+                    "images",
+                    "receptive_field",
+                    "units",
+                    "mean_coherence",
+                    "median_coherence",
+                    "random_mean_coherence",
+                    "units_firing_on_all",
+                ],
+                every_row,
+            )?;
+            let _ = writeln!(
+                s,
+                "![conv1 top 9]({}) ![conv1 top 9, epoch 0]({})\n\n\
+                 ![conv2 top 9]({}) ![conv2 top 9, epoch 0]({})\n",
+                layout::CONV1_TOP9_PNG,
+                layout::CONV1_TOP9_INITIAL_PNG,
+                layout::CONV2_TOP9_PNG,
+                layout::CONV2_TOP9_INITIAL_PNG,
+            );
         }
         None => {
             let _ = writeln!(

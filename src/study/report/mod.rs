@@ -61,6 +61,20 @@ pub struct TuningRecord {
     pub units: Vec<crate::study::tuning::UnitTuning>,
 }
 
+/// The top dataset patches of one layer of one network, with each unit's coherence.
+pub struct TopPatchRecord {
+    pub run: String,
+    /// "trained" or "initial" (the epoch-0 network, rebuilt).
+    pub network: &'static str,
+    pub layer: &'static str,
+    pub patches: crate::cnn::top_patches::TopPatches,
+    /// Per unit: the mean pairwise correlation of its patches
+    /// ([`crate::cnn::top_patches::TopPatches::coherence`]).
+    pub coherence: Vec<f64>,
+    /// The same for patches at random places (the layout's null, from the study's seed).
+    pub random_coherence: Vec<f64>,
+}
+
 /// Everything the report shows.
 pub struct StudyResults {
     pub config: ValidStudyParams,
@@ -77,13 +91,16 @@ pub struct StudyResults {
     pub conv2_initial: Option<Conv2Record>,
     /// Grating tuning of conv1 and conv2 of every finished plain run, trained and initial.
     pub tuning: Vec<TuningRecord>,
+    /// Top-9 dataset patches of conv1 and conv2 of every finished plain run, trained and
+    /// initial.
+    pub top9: Vec<TopPatchRecord>,
 }
 
 /// The per-measure summary of the second layer (no `layout` name: only the report reads it).
 const CONV2_SUMMARY: &str = "conv2_summary.csv";
 
 /// The study's CSV file names, for output checks and tests.
-pub fn table_names() -> [&'static str; 14] {
+pub fn table_names() -> [&'static str; 16] {
     tables::TABLES.map(|(name, _)| name)
 }
 

@@ -27,6 +27,95 @@ fn welch(a: &SeedStat, b: &SeedStat) -> f64 {
     (a.mean - b.mean) / se
 }
 
+/// The top-9 dataset patches in one sentence: per layer, how alike a unit's nine patches
+/// are in the trained network against the same network as initialised, over the finished
+/// plain seeds, with the paired t of the difference.
+fn top9_sentence(r: &StudyResults) -> String {
+    let mean_of =
+        |rec: &super::TopPatchRecord| crate::analysis::stats::summarise(&rec.coherence).mean;
+    let stat = |layer: &str, network: &str| {
+        let v: Vec<f64> = r
+            .top9
+            .iter()
+            .filter(|t| t.layer == layer && t.network == network)
+            .map(mean_of)
+            .collect();
+        SeedStat::of(&v)
+    };
+    // Patches at random places, the same for both networks of a run.
+    let random = |layer: &str| {
+        let v: Vec<f64> = r
+            .top9
+            .iter()
+            .filter(|t| t.layer == layer && t.network == "trained")
+            .map(|t| crate::analysis::stats::summarise(&t.random_coherence).mean)
+            .collect();
+        SeedStat::of(&v)
+    };
+    // Paired by run: the trained network against its own initialisation.
+    let paired = |layer: &str| {
+        let diffs: Vec<f64> = r
+            .top9
+            .iter()
+            .filter(|t| t.layer == layer && t.network == "trained")
+            .filter_map(|t| {
+                r.top9
+                    .iter()
+                    .find(|i| i.layer == layer && i.network == "initial" && i.run == t.run)
+                    .map(|i| mean_of(t) - mean_of(i))
+            })
+            .collect();
+        SeedStat::of(&diffs)
+    };
+    let Some(first) = r.top9.first() else {
+        return "The top-9 dataset patches were not computed (no finished plain run).".into();
+    };
+    let verdict = |layer: &str| {
+        let d = paired(layer);
+        match d.t() {
+            t if t.is_nan() && d.n == 1 => format!(
+                "{} by {:+.3} in the one seed (not settled: one seed)",
+                if d.mean > 0.0 { "higher" } else { "not higher" },
+                d.mean
+            ),
+            t if t.is_nan() => "not compared".into(),
+            t if t > 2.0 => format!("higher after training (paired t = {t:.1})"),
+            t => format!("not clearly higher after training (paired t = {t:.1})"),
+        }
+    };
+    format!(
+        "The {top} test images (of the first {images}) that most excite each unit, one patch \
+         per image cropped to the unit's receptive field (Zeiler & Fergus; {c1}x{c1} pixels \
+         for conv1, {c2}x{c2} for conv2; every unit's list in `{csv}`), say how consistent a \
+         unit is on real images: the mean pairwise correlation of a unit's patches is, for \
+         conv1, {} trained against {} as initialised and {} for patches at random places, \
+         {}; for conv2, {} against {} and {}, {} (`{summary}`). A random filter is a template \
+         too, so the initial network's value, not zero, is the null for what training adds.",
+        stat("conv1", "trained").text(3),
+        stat("conv1", "initial").text(3),
+        random("conv1").text(3),
+        verdict("conv1"),
+        stat("conv2", "trained").text(3),
+        stat("conv2", "initial").text(3),
+        random("conv2").text(3),
+        verdict("conv2"),
+        top = first.patches.top,
+        images = first.patches.images,
+        c1 = r
+            .top9
+            .iter()
+            .find(|t| t.layer == "conv1")
+            .map_or(0, |t| t.patches.field.size),
+        c2 = r
+            .top9
+            .iter()
+            .find(|t| t.layer == "conv2")
+            .map_or(0, |t| t.patches.field.size),
+        csv = layout::TOP9,
+        summary = layout::TOP9_SUMMARY,
+    )
+}
+
 pub(super) fn opening(out: &Path, r: &StudyResults) -> Result<String> {
     let _ = out;
     let last = r.config.epochs;
@@ -203,10 +292,10 @@ pub(super) fn opening(out: &Path, r: &StudyResults) -> Result<String> {
             "{} The median orientation selectivity of conv2 units to gratings is {} trained \
              against {} for the same network as initialised (Welch t = {t2:.1} over seeds; \
              conv1: {} against {}), with median orientation half-width {}° against {}°. \
-             conv2's preferred inputs are shown beside the initial network's; the top-9 \
-             dataset patches per unit were not computed, so what conv2 units respond to in \
-             images beyond gratings is not shown.\n\n\
-             ![conv2 trained]({}) ![conv2 initial]({})",
+             conv2's preferred inputs are shown beside the initial network's. {}\n\n\
+             ![conv2 trained]({}) ![conv2 initial]({})\n\n\
+             ![conv1 top 9]({}) ![conv1 top 9, epoch 0]({}) ![conv2 top 9]({}) \
+             ![conv2 top 9, epoch 0]({})",
             if t2.is_finite() && t2 > 2.0 && c2t.mean > c2i.mean {
                 "conv2 becomes more orientation-tuned with training."
             } else if t2.is_nan() {
@@ -220,8 +309,13 @@ pub(super) fn opening(out: &Path, r: &StudyResults) -> Result<String> {
             c1i.text(3),
             h2t.text(1),
             h2i.text(1),
+            top9_sentence(r),
             layout::CONV2_PNG,
             layout::CONV2_INITIAL_PNG,
+            layout::CONV1_TOP9_PNG,
+            layout::CONV1_TOP9_INITIAL_PNG,
+            layout::CONV2_TOP9_PNG,
+            layout::CONV2_TOP9_INITIAL_PNG,
         )
     };
     let _ = writeln!(s, "### Deeper layers?\n\n{deeper}\n");

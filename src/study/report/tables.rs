@@ -528,11 +528,90 @@ fn tuning_summary(r: &StudyResults) -> Table {
     )
 }
 
+/// One patch of a unit's top list.
+struct TopPatch<'a> {
+    rec: &'a super::TopPatchRecord,
+    unit: usize,
+    rank: usize,
+}
+
+impl TopPatch<'_> {
+    fn at(&self) -> usize {
+        self.unit * self.rec.patches.top + self.rank
+    }
+}
+
+/// Every unit's top-9 dataset patches: which test image, where in the layer's map, where
+/// the receptive field starts in the image (negative: into the padding), the response.
+fn top9_table(r: &StudyResults) -> Table {
+    let rows = r.top9.iter().flat_map(|rec| {
+        let (units, top) = (rec.patches.units, rec.patches.top);
+        (0..units * top).map(move |k| TopPatch {
+            rec,
+            unit: k / top,
+            rank: k % top,
+        })
+    });
+    table::<TopPatch>(
+        &[
+            ("run", |x| x.rec.run.clone()),
+            ("layer", |x| x.rec.layer.into()),
+            ("network", |x| x.rec.network.into()),
+            ("unit", |x| x.unit.to_string()),
+            ("rank", |x| x.rank.to_string()),
+            ("image", |x| x.rec.patches.image[x.at()].to_string()),
+            ("y", |x| x.rec.patches.position[x.at()].0.to_string()),
+            ("x", |x| x.rec.patches.position[x.at()].1.to_string()),
+            ("input_y0", |x| {
+                let p = &x.rec.patches;
+                p.field.start(p.position[x.at()].0).to_string()
+            }),
+            ("input_x0", |x| {
+                let p = &x.rec.patches;
+                p.field.start(p.position[x.at()].1).to_string()
+            }),
+            ("activation", |x| {
+                cell(x.rec.patches.activations[x.at()] as f64)
+            }),
+        ],
+        rows,
+    )
+}
+
+/// Per run, layer and network: how alike each unit's top patches are.
+fn top9_summary(r: &StudyResults) -> Table {
+    table::<&super::TopPatchRecord>(
+        &[
+            ("run", |x| x.run.clone()),
+            ("layer", |x| x.layer.into()),
+            ("network", |x| x.network.into()),
+            ("images", |x| x.patches.images.to_string()),
+            ("receptive_field", |x| x.patches.field.size.to_string()),
+            ("units", |x| x.patches.units.to_string()),
+            ("mean_coherence", |x| cell(summarise(&x.coherence).mean)),
+            ("median_coherence", |x| cell(summarise(&x.coherence).median)),
+            ("random_mean_coherence", |x| {
+                cell(summarise(&x.random_coherence).mean)
+            }),
+            ("units_firing_on_all", |x| {
+                let top = x.patches.top;
+                x.patches
+                    .firing()
+                    .iter()
+                    .filter(|&&f| f == top)
+                    .count()
+                    .to_string()
+            }),
+        ],
+        &r.top9,
+    )
+}
+
 /// Builds one CSV's table from the study's records.
 type Builder = fn(&StudyResults) -> Table;
 
 /// Every CSV of the study: file name and the function that builds it, in writing order.
-pub(super) const TABLES: [(&str, Builder); 14] = [
+pub(super) const TABLES: [(&str, Builder); 16] = [
     (layout::REFERENCE_BANKS, reference_table),
     (layout::SIMILARITY, similarity_table),
     (layout::SPARSITY, sparsity_table),
@@ -547,4 +626,6 @@ pub(super) const TABLES: [(&str, Builder); 14] = [
     (layout::ZEROS, zeros_table),
     (layout::TUNING, tuning_table),
     (layout::TUNING_SUMMARY, tuning_summary),
+    (layout::TOP9, top9_table),
+    (layout::TOP9_SUMMARY, top9_summary),
 ];
