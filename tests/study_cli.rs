@@ -53,6 +53,20 @@ fn study(data: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     simplecell(&args)
 }
 
+/// Copies the folder `from` with everything under it to `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 /// (header, rows) of a CSV file.
 fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -141,6 +155,7 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         "zero_split.csv",
         "top9.csv",
         "top9_summary.csv",
+        "front_ends.csv",
     ];
     let figures = [
         "matched_minus_null.png",
@@ -154,6 +169,7 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         "orientation_hist.png",
         "frequency_hist.png",
         "accuracy.png",
+        "front_ends.png",
         "conv2_preferred.png",
         "conv1_top9.png",
         "conv2_top9.png",
@@ -249,6 +265,42 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         "run,variant,seed,epoch,test_accuracy,activation_zero_fraction,activation_hoyer,\
          preactivation_kurtosis,filter_hoyer,filter_kurtosis"
     );
+
+    assert_eq!(
+        header("front_ends.csv"),
+        "bank,seed,space,atoms,features,lambda,train_accuracy,validation_accuracy,\
+         test_accuracy,seconds,source"
+    );
+    // Every first layer through the feature pipeline: the trained conv1 of both plain
+    // seeds, 8 atoms -> 4 quadrants x 2 signs x 8 = 64 features; then the CNNs end to end.
+    let (fh, front) = read_csv(&out.join("front_ends.csv"));
+    let col = |n: &str| fh.iter().position(|h| h == n).unwrap();
+    let rows_of = |bank: &str| -> Vec<&Vec<String>> {
+        front.iter().filter(|r| r[col("bank")] == bank).collect()
+    };
+    let conv1 = rows_of("cnn conv1 (trained)");
+    let seeds: Vec<(&str, &str)> = conv1
+        .iter()
+        .map(|r| (r[col("seed")].as_str(), r[col("space")].as_str()))
+        .collect();
+    assert_eq!(
+        seeds,
+        [("1", "normalised"), ("2", "normalised"), ("1", "whitened")]
+    );
+    for bank in [
+        "gabor",
+        "random",
+        "kodak dictionary",
+        "k-means",
+        "sparse coding",
+    ] {
+        let rows = rows_of(bank);
+        assert!(!rows.is_empty(), "no front end {bank}");
+        assert!(rows.iter().all(|r| r[col("features")] == "64"), "{bank}");
+    }
+    assert_eq!(rows_of("input dictionary")[0][col("atoms")], "64");
+    assert_eq!(rows_of("cnn end to end (plain)").len(), 2);
+    assert_in_unit_interval(&out.join("front_ends.csv"), "test_accuracy");
 
     // 14 variants x 2 seeds, each with epochs 0..=2.
     let (_, accuracy_rows) = read_csv(&out.join("accuracy.csv"));
@@ -373,12 +425,28 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         }
     }
 
-    // Resuming a finished study redoes only the measurements, to the same tables; so does
-    // a report-only invocation, which leaves study.json to the invocation that trains.
+    // Resuming a finished study redoes only the measurements, to the same tables, also
+    // in a copy of the folder elsewhere (the fixed banks' runs are not trained again: their
+    // checkpoints stay untouched); so does a report-only invocation, which leaves
+    // study.json to the invocation that trains.
     let before = std::fs::read(out.join("similarity.csv")).unwrap();
-    let again = study(&data, &out, &["--resume"]);
+    let front_before = std::fs::read(out.join("front_ends.csv")).unwrap();
+    let moved = tmp.path().join("moved");
+    copy_tree(&out, &moved);
+    let checkpoint = moved.join("runs/gabor-fixed-s1/checkpoint.bin");
+    let stamp = std::fs::metadata(&checkpoint).unwrap().modified().unwrap();
+    let again = study(&data, &moved, &["--resume"]);
     assert!(again.status.success(), "resume failed: {}", stderr(&again));
-    assert_eq!(before, std::fs::read(out.join("similarity.csv")).unwrap());
+    assert_eq!(
+        stamp,
+        std::fs::metadata(&checkpoint).unwrap().modified().unwrap(),
+        "the copied study trained gabor-fixed-s1 again"
+    );
+    assert_eq!(before, std::fs::read(moved.join("similarity.csv")).unwrap());
+    assert_eq!(
+        front_before,
+        std::fs::read(moved.join("front_ends.csv")).unwrap()
+    );
     let side = std::fs::read(out.join("study.json")).unwrap();
     let report_only = study(&data, &out, &["--report-only"]);
     assert!(report_only.status.success(), "{}", stderr(&report_only));

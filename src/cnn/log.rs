@@ -69,7 +69,7 @@ const METRICS: &str = "metrics.csv";
 const RUN_SIDECAR: &str = "run.json";
 
 /// `conv1_epoch_NNN` in `run`, without extension.
-fn epoch_stem(run: &Path, epoch: usize) -> PathBuf {
+pub fn epoch_stem(run: &Path, epoch: usize) -> PathBuf {
     run.join(format!("conv1_epoch_{epoch:03}"))
 }
 

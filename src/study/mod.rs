@@ -5,13 +5,15 @@
 //! patches at the CNN's first-layer kernel size, which with an analytic Gabor bank and a
 //! random bank of the CNN's filter count also serves as a fixed first layer), trains the
 //! reference CNN under the training variants the questions name, and measures every logged
-//! first layer against both dictionaries.
+//! first layer against both dictionaries. It then passes every first layer through one unsupervised feature pipeline, so each gets
+//! a test accuracy beside the CNN's own.
 //! [`params`] holds the settings; [`plan`] says which runs exist and how each is configured;
 //! [`run()`] takes a folder through the stages ([`reference`], [`codes`], [`training`],
-//! [`measure`]) and makes them resumable; [`report`] writes the CSV tables, figures and
-//! `report.md`.
+//! [`measure`], [`front_ends`]) and makes them resumable; [`report`] writes the CSV tables,
+//! figures and `report.md`.
 
 pub mod codes;
+pub mod front_ends;
 pub mod input_reference;
 pub mod measure;
 pub mod params;
@@ -52,6 +54,10 @@ pub mod layout {
     pub const TUNING: &str = "tuning.csv";
     pub const TOP9: &str = "top9.csv";
     pub const TOP9_SUMMARY: &str = "top9_summary.csv";
+    /// Each first layer's saved result through the feature pipeline.
+    pub const FRONT_ENDS: &str = "front_ends";
+    pub const FRONT_ENDS_CSV: &str = "front_ends.csv";
+    pub const FRONT_ENDS_PNG: &str = "front_ends.png";
     pub const CONV1_TOP9_PNG: &str = "conv1_top9.png";
     pub const CONV2_TOP9_PNG: &str = "conv2_top9.png";
     pub const CONV1_TOP9_INITIAL_PNG: &str = "conv1_top9_epoch0.png";

@@ -1,6 +1,6 @@
 //! The study's stage runner: [`run`] takes the checked settings and an output folder through
 //! the four stages ((1) [`super::reference`], (2) [`super::codes`], (3) [`super::training`],
-//! (4) [`super::measure`] and [`super::report`]), skipping what an earlier invocation
+//! (4) [`super::measure`], [`super::front_ends`] and [`super::report`]), skipping what an earlier invocation
 //! finished. An interrupt is honoured between stages and runs (and inside each CNN run,
 //! between batches) with [`Error::Interrupted`]; every file is written atomically, so the
 //! same call with [`Start::Resume`] continues after an interrupt or a SIGKILL.
@@ -9,6 +9,7 @@
 //! folder; it is rewritten after every CNN run, so a killed invocation keeps its entry.
 
 use super::codes::{self, CodeSparsity};
+use super::front_ends;
 use super::input_reference::{self, InputStatistics};
 use super::layout;
 use super::measure::{self, Measuring, Reference};
@@ -109,7 +110,7 @@ fn check_folder(out: &Path, record: &StudyRecord, start: Start) -> Result<()> {
 /// run of the older study is reused or left beside the new one. Other files stay.
 fn start_over(out: &Path) -> Result<()> {
     use layout::*;
-    for dir in [REFERENCE, RUNS] {
+    for dir in [REFERENCE, RUNS, FRONT_ENDS] {
         let dir = out.join(dir);
         if dir.is_dir() {
             std::fs::remove_dir_all(&dir).map_err(|source| Error::Write { path: dir, source })?;
@@ -130,6 +131,8 @@ fn start_over(out: &Path) -> Result<()> {
         CONV2_INITIAL_PNG,
         TOP9,
         TOP9_SUMMARY,
+        FRONT_ENDS_CSV,
+        FRONT_ENDS_PNG,
         CONV1_TOP9_PNG,
         CONV2_TOP9_PNG,
         CONV1_TOP9_INITIAL_PNG,
@@ -401,6 +404,12 @@ pub fn run(
         tuning.extend(measure::tunings(&initial, &run.name(), "initial")?);
     }
     lap("conv2", &mut t);
+    // Every first layer as an unsupervised front end, on the CNN's own (grayscale) images.
+    let plain: Vec<&Run> = runs.iter().filter(|r| r.variant.name == "plain").collect();
+    let data = images.for_run(c, &runs[0])?;
+    let front_ends = front_ends::front_ends(out, c, &plain, &data.train, &data.test, progress)
+        .map_err(as_study_interrupt(out))?;
+    lap("front_ends", &mut t);
     side.stamp(true);
     let results = StudyResults {
         config: params.clone(),
@@ -412,6 +421,7 @@ pub fn run(
         conv2_initial,
         tuning,
         top9,
+        front_ends,
     };
     write_all(out, &results)?;
     lap("report", &mut t);

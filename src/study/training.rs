@@ -57,6 +57,21 @@ pub fn diverged(out: &Path, run: &Run) -> bool {
     run.dir(out).join(DIVERGED).exists()
 }
 
+/// Whether a checkpoint's settings are the run's. The first-layer bank is named by its
+/// place inside the study (`reference/gabor.npy`, say), not by the whole path, so a study
+/// folder that was moved or copied resumes its runs instead of training them again.
+fn same_run(saved: &TrainRecord, now: &TrainRecord) -> bool {
+    let inside_study = |r: &TrainRecord| {
+        let mut r = r.clone();
+        r.conv1_init = r.conv1_init.as_deref().map(|p| {
+            let parts: Vec<_> = p.components().collect();
+            parts[parts.len().saturating_sub(2)..].iter().collect()
+        });
+        r
+    };
+    inside_study(saved) == inside_study(now)
+}
+
 /// Trains `run` into its folder under `out`: fresh, resumed, or not at all when its
 /// checkpoint already holds every epoch with the same settings or the run diverged. A run
 /// whose loss becomes non-finite is recorded as diverged and the study goes on.
@@ -72,7 +87,7 @@ pub fn cnn_run(
     let source = &images.inputs.data;
     let record = TrainRecord::new(source, &params);
     let done = match Checkpoint::read(&dir) {
-        Ok((ck, _)) if ck.config == record => Some(ck.epochs_done),
+        Ok((ck, _)) if same_run(&ck.config, &record) => Some(ck.epochs_done),
         _ => None,
     };
     if done == Some(c.epochs) || (done.is_some() && diverged(out, run)) {

@@ -404,7 +404,46 @@ pub(super) fn write_figures(out: &Path, r: &StudyResults) -> Result<()> {
             },
         )?,
     )?;
+    png(layout::FRONT_ENDS_PNG, front_ends_figure(r)?)?;
     Ok(())
+}
+
+/// Test accuracy of every first layer through the feature pipeline, one row per bank and
+/// space (a dot per CNN seed where there are several), under the CNNs trained end to end.
+fn front_ends_figure(r: &StudyResults) -> Result<image::RgbImage> {
+    let rows = super::front_end_rows(r);
+    let label = |x: &super::FrontEndRecord| {
+        if x.space == "-" {
+            x.bank.clone()
+        } else {
+            format!("{}, {}", x.bank, x.space)
+        }
+    };
+    let mut labels: Vec<String> = Vec::new();
+    for x in &rows {
+        if !labels.contains(&label(x)) {
+            labels.push(label(x));
+        }
+    }
+    let categories: Vec<Category> = labels
+        .iter()
+        .map(|l| Category {
+            label: l,
+            values: (rows.iter().filter(|x| &label(x) == l))
+                .map(|x| x.test_accuracy)
+                .collect(),
+        })
+        .collect();
+    category_plot(
+        &categories,
+        accuracy_range(rows.iter().map(|x| x.test_accuracy)),
+        &Labels {
+            title: "First layers as unsupervised front ends: soft threshold, pooling, L2-SVM",
+            x: "test accuracy (fraction correct)",
+            y: "first layer, window space",
+            empty: "no plain CNN run has finished: no front end was measured",
+        },
+    )
 }
 
 /// The accuracy axis: the values' span with a margin, widened to multiples of 0.05 within

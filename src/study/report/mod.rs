@@ -14,6 +14,7 @@ mod tables;
 
 use super::ValidStudyParams;
 use super::codes::CodeSparsity;
+use super::front_ends::FrontEndRecord;
 use super::layout;
 use super::measure::{BankMeasures, EpochExtra};
 use super::plan::Run;
@@ -75,6 +76,39 @@ pub struct TopPatchRecord {
     pub random_coherence: Vec<f64>,
 }
 
+/// CNN variants whose end-to-end accuracy `front_ends.csv` lists for scale: the plain
+/// network and the ones whose first layer is a fixed bank the pipeline also tries.
+const END_TO_END: [&str; 4] = ["plain", "gabor-fixed", "dictionary-fixed", "random-fixed"];
+
+/// The rows of `front_ends.csv` and its figure: every first layer through the feature
+/// pipeline, then (for scale, once any front end ran) each finished CNN of [`END_TO_END`]
+/// as trained with labels, its pipeline-only numbers NaN.
+fn front_end_rows(r: &StudyResults) -> Vec<FrontEndRecord> {
+    let mut rows = r.front_ends.clone();
+    if rows.is_empty() {
+        return rows;
+    }
+    let finished = |rec: &&RunRecord| {
+        END_TO_END.contains(&rec.run.variant.name)
+            && !rec.diverged
+            && rec.last().0.epoch == r.config.epochs
+    };
+    rows.extend(r.runs.iter().filter(finished).map(|rec| FrontEndRecord {
+        bank: format!("cnn end to end ({})", rec.run.variant.name),
+        source: format!("{}/{} (trained with labels)", layout::RUNS, rec.run.name()),
+        seed: Some(rec.run.seed),
+        space: "-".into(),
+        atoms: r.config.filters,
+        features: 0,
+        lambda: f64::NAN,
+        train_accuracy: rec.last().0.train_accuracy,
+        validation_accuracy: f64::NAN,
+        test_accuracy: rec.last().0.test_accuracy,
+        seconds: f64::NAN,
+    }));
+    rows
+}
+
 /// Everything the report shows.
 pub struct StudyResults {
     pub config: ValidStudyParams,
@@ -94,18 +128,20 @@ pub struct StudyResults {
     /// Top-9 dataset patches of conv1 and conv2 of every finished plain run, trained and
     /// initial.
     pub top9: Vec<TopPatchRecord>,
+    /// Every first layer through the feature pipeline (empty until a plain run finished).
+    pub front_ends: Vec<FrontEndRecord>,
 }
 
 /// The per-measure summary of the second layer (no `layout` name: only the report reads it).
 const CONV2_SUMMARY: &str = "conv2_summary.csv";
 
 /// The study's CSV file names, for output checks and tests.
-pub fn table_names() -> [&'static str; 16] {
+pub fn table_names() -> [&'static str; 17] {
     tables::TABLES.map(|(name, _)| name)
 }
 
 /// The study's figure file names.
-pub fn figure_names() -> [&'static str; 11] {
+pub fn figure_names() -> [&'static str; 12] {
     [
         layout::DIFFERENCE_PNG,
         layout::GABOR_SHARE_PNG,
@@ -118,6 +154,7 @@ pub fn figure_names() -> [&'static str; 11] {
         layout::ORIENTATION_PNG,
         layout::FREQUENCY_PNG,
         layout::ACCURACY_PNG,
+        layout::FRONT_ENDS_PNG,
     ]
 }
 

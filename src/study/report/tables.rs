@@ -12,6 +12,7 @@ use crate::analysis::measures::FilterMeasures;
 use crate::analysis::stats::{Summary, summarise};
 use crate::cnn::log::EpochMetrics;
 use crate::io::table::Table;
+use crate::study::front_ends::FrontEndRecord;
 use crate::study::measure::BankMeasures;
 use crate::study::{cell, layout};
 
@@ -611,7 +612,39 @@ fn top9_summary(r: &StudyResults) -> Table {
 type Builder = fn(&StudyResults) -> Table;
 
 /// Every CSV of the study: file name and the function that builds it, in writing order.
-pub(super) const TABLES: [(&str, Builder); 16] = [
+/// `front_ends.csv`: [`super::front_end_rows`].
+fn front_ends_table(r: &StudyResults) -> Table {
+    table::<FrontEndRecord>(
+        &[
+            ("bank", |x| x.bank.clone()),
+            ("seed", |x| x.seed.map_or("-".into(), |s| s.to_string())),
+            ("space", |x| x.space.clone()),
+            ("atoms", |x| x.atoms.to_string()),
+            ("features", |x| x.features.to_string()),
+            ("lambda", |x| {
+                if x.lambda.is_nan() {
+                    "nan".into()
+                } else {
+                    format!("{:e}", x.lambda)
+                }
+            }),
+            ("train_accuracy", |x| cell(x.train_accuracy)),
+            ("validation_accuracy", |x| cell(x.validation_accuracy)),
+            ("test_accuracy", |x| cell(x.test_accuracy)),
+            ("seconds", |x| {
+                if x.seconds.is_nan() {
+                    "nan".into()
+                } else {
+                    format!("{:.1}", x.seconds)
+                }
+            }),
+            ("source", |x| x.source.clone()),
+        ],
+        super::front_end_rows(r),
+    )
+}
+
+pub(super) const TABLES: [(&str, Builder); 17] = [
     (layout::REFERENCE_BANKS, reference_table),
     (layout::SIMILARITY, similarity_table),
     (layout::SPARSITY, sparsity_table),
@@ -628,4 +661,5 @@ pub(super) const TABLES: [(&str, Builder); 16] = [
     (layout::TUNING_SUMMARY, tuning_summary),
     (layout::TOP9, top9_table),
     (layout::TOP9_SUMMARY, top9_summary),
+    (layout::FRONT_ENDS_CSV, front_ends_table),
 ];
