@@ -166,6 +166,9 @@ pub struct TrainArgs {
     /// Train on a seeded permutation of the training labels (a control; test labels kept).
     #[arg(long)]
     pub random_labels: bool,
+    /// Start the classifier layer at zero (uniform first predictions for every loss).
+    #[arg(long)]
+    pub zero_init_head: bool,
 }
 
 impl TrainArgs {
@@ -203,6 +206,7 @@ impl TrainArgs {
             conv1_init_scale: self.conv1_init_scale,
             input_whitening: self.input_whitening,
             random_labels: self.random_labels,
+            zero_init_head: self.zero_init_head,
         }
     }
 }

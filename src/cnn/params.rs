@@ -115,6 +115,10 @@ pub struct TrainParams {
     /// Train on a seeded permutation of the training labels, a control (test labels kept)
     /// [default: false].
     pub random_labels: bool,
+    /// Start the last (classifier) layer at zero weights and biases, so every loss starts
+    /// from the same uniform prediction instead of He-scaled logits; the layers below get
+    /// gradients from the first step on, once the head has moved [default: false].
+    pub zero_init_head: bool,
 }
 
 impl Default for TrainParams {
@@ -152,6 +156,7 @@ impl Default for TrainParams {
             conv1_init_scale: 1.0,
             input_whitening: InputWhitening::None,
             random_labels: false,
+            zero_init_head: false,
         }
     }
 }
@@ -353,6 +358,9 @@ pub struct TrainRecord {
     pub input_whitening: InputWhitening,
     #[serde(default)]
     pub random_labels: bool,
+    /// Absent from older runs, which started the head from `init`.
+    #[serde(default)]
+    pub zero_init_head: bool,
 }
 
 fn unit_scale() -> f32 {
@@ -382,6 +390,7 @@ impl TrainRecord {
             conv1_init_scale: p.conv1_init_scale,
             input_whitening: p.input_whitening,
             random_labels: p.random_labels,
+            zero_init_head: p.zero_init_head,
         }
     }
 }

@@ -95,6 +95,15 @@ pub fn build_network(params: &ValidTrainParams, input: Shape, classes: usize) ->
         bank.iter_mut().for_each(|v| *v *= params.conv1_init_scale);
         net.set_conv_bank(l, &bank);
     }
+    if params.zero_init_head {
+        let head = net.spec.layers.len() - 1;
+        if let Some(first) = net.first_param[head] {
+            // The head is a linear layer: its weight tensor, then its bias.
+            for tensor in &mut net.params[first..first + 2] {
+                tensor.fill(0.0);
+            }
+        }
+    }
     Ok(net)
 }
 
@@ -425,5 +434,38 @@ mod tests {
             shuffled_labels(&labels, 2),
             "another seed, another permutation"
         );
+    }
+
+    #[test]
+    fn a_zero_head_starts_at_zero_and_leaves_the_layers_below_as_initialised() {
+        let input = Shape {
+            height: 16,
+            width: 16,
+            channels: 1,
+        };
+        let build = |zero_init_head| {
+            let params = crate::cnn::params::TrainParams {
+                zero_init_head,
+                ..crate::cnn::params::TrainParams::default()
+            };
+            build_network(&crate::params::Params::check(&params).unwrap(), input, 10).unwrap()
+        };
+        let (plain, zeroed) = (build(false), build(true));
+        let head = plain.spec.layers.len() - 1;
+        assert!(matches!(
+            plain.spec.layers[head],
+            crate::cnn::net::LayerSpec::Linear { outputs: 10 }
+        ));
+        let first = zeroed.first_param[head].unwrap();
+        for (i, (a, b)) in plain.params.iter().zip(&zeroed.params).enumerate() {
+            if i >= first {
+                assert!(b.iter().all(|&v| v == 0.0), "head tensor {i} not zero");
+                if plain.info[i].kind == crate::cnn::net::ParamKind::Weight {
+                    assert!(a.iter().any(|&v| v != 0.0), "the default head is not zero");
+                }
+            } else {
+                assert_eq!(a, b, "tensor {i} below the head changed");
+            }
+        }
     }
 }
