@@ -12,6 +12,7 @@
 //! `report.md`.
 
 pub mod codes;
+pub mod dropout_ridge;
 pub mod input_reference;
 pub mod measure;
 pub mod params;
@@ -74,6 +75,9 @@ pub mod layout {
     pub const ORIENTATION_PNG: &str = "orientation_hist.png";
     pub const FREQUENCY_PNG: &str = "frequency_hist.png";
     pub const ACCURACY_PNG: &str = "accuracy.png";
+    pub const DROPOUT_RIDGE: &str = "dropout_ridge.csv";
+    pub const DROPOUT_LOGISTIC: &str = "dropout_logistic.csv";
+    pub const DROPOUT_RIDGE_PNG: &str = "dropout_ridge.png";
 }
 
 /// A number as a study CSV cell: four decimals (the report copies the cells verbatim, so

@@ -94,6 +94,8 @@ pub struct StudyResults {
     /// Top-9 dataset patches of conv1 and conv2 of every finished plain run, trained and
     /// initial.
     pub top9: Vec<TopPatchRecord>,
+    /// The dropout-as-ridge stage ([`crate::study::dropout_ridge`]).
+    pub dropout_ridge: crate::study::dropout_ridge::DropoutRidgeOutcome,
 }
 
 /// The per-measure summary of the second layer (no `layout` name: only the report reads it).
