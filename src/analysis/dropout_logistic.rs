@@ -35,8 +35,9 @@ pub struct DropoutLogisticParams {
     /// Rows per SGD step. Default 100; >= 1.
     pub batch: usize,
     /// Step t is `step_scale / L / (1 + t / (decay_epochs * steps per epoch))^0.75`, with
-    /// `L = (E||x~||^2 + 1) / 2` the bound on one example's softmax curvature (the 1 is the
-    /// bias). Default 1; range (0, 4].
+    /// `L = (top + 1) / 2` the bound on the mean softmax curvature: `top` is the largest
+    /// eigenvalue of the second moment of the centred, scaled, dropped-out inputs the SGD
+    /// works on (see `Coordinates`), the 1 is the bias. Default 1; range (0, 4].
     pub step_scale: f64,
     /// Epochs over which the step falls to about 0.6 of its start. Default 1; > 0.
     pub decay_epochs: f64,

@@ -172,7 +172,7 @@ fn figure(out: &Path, points: &[(&str, f64, f64, f64)]) -> Result<()> {
             dashed: false,
         },
         Series {
-            label: "standardised: to the plain ridge",
+            label: "standardised: to the plain ridge (the ridges coincide)",
             points: pick("standardised", |p| p.3),
             joined: false,
             dashed: false,
