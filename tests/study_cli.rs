@@ -156,6 +156,8 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         "top9.csv",
         "top9_summary.csv",
         "front_ends.csv",
+        "dropout_ridge.csv",
+        "dropout_logistic.csv",
     ];
     let figures = [
         "matched_minus_null.png",
@@ -175,6 +177,7 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         "conv2_top9.png",
         "conv1_top9_epoch0.png",
         "conv2_top9_epoch0.png",
+        "dropout_ridge.png",
         "reference/dictionary.png",
         "reference/input/dictionary.png",
         "reference/gabor.png",
@@ -187,6 +190,15 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
     {
         assert!(out.join(f).is_file(), "{f} is missing");
     }
+    // Dropout as ridge: SGD within 2% of the weighted ridge at every rate (the library
+    // test's tolerance, same problem size), and the logistic part ran on the plain run.
+    let (h, rows) = read_csv(&out.join("dropout_ridge.csv"));
+    let dw = h.iter().position(|c| c == "distance_to_weighted").unwrap();
+    assert_eq!(rows.len(), 5);
+    for r in &rows {
+        assert!(r[dw].parse::<f64>().unwrap() < 0.02, "{r:?}");
+    }
+    assert_eq!(read_csv(&out.join("dropout_logistic.csv")).1.len(), 2);
     for f in figures {
         let img = image::open(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(img.width() > 8 && img.height() > 8, "{f} is empty");

@@ -10,6 +10,7 @@
 
 pub mod codes;
 pub mod compare;
+pub mod dropout_logistic;
 pub mod gabor;
 pub mod gabor_bank;
 pub mod jobs;

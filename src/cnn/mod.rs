@@ -26,6 +26,7 @@ pub mod measure;
 pub mod net;
 pub mod optim;
 pub mod params;
+pub mod penultimate;
 pub mod top_patches;
 pub mod train;
 pub mod visualize;

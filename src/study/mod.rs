@@ -5,14 +5,16 @@
 //! patches at the CNN's first-layer kernel size, which with an analytic Gabor bank and a
 //! random bank of the CNN's filter count also serves as a fixed first layer), trains the
 //! reference CNN under the training variants the questions name, and measures every logged
-//! first layer against both dictionaries. It then passes every first layer through one unsupervised feature pipeline, so each gets
-//! a test accuracy beside the CNN's own.
+//! first layer against both dictionaries. It then passes every first layer through one
+//! unsupervised feature pipeline, so each gets a test accuracy beside the CNN's own, and
+//! shows dropout acting as a feature-weighted ridge.
 //! [`params`] holds the settings; [`plan`] says which runs exist and how each is configured;
 //! [`run()`] takes a folder through the stages ([`reference`], [`codes`], [`training`],
-//! [`measure`], [`front_ends`]) and makes them resumable; [`report`] writes the CSV tables,
-//! figures and `report.md`.
+//! [`measure`], [`front_ends`], [`dropout_ridge`]) and makes them resumable; [`report`]
+//! writes the CSV tables, figures and `report.md`.
 
 pub mod codes;
+pub mod dropout_ridge;
 pub mod front_ends;
 pub mod input_reference;
 pub mod measure;
@@ -80,6 +82,9 @@ pub mod layout {
     pub const ORIENTATION_PNG: &str = "orientation_hist.png";
     pub const FREQUENCY_PNG: &str = "frequency_hist.png";
     pub const ACCURACY_PNG: &str = "accuracy.png";
+    pub const DROPOUT_RIDGE: &str = "dropout_ridge.csv";
+    pub const DROPOUT_LOGISTIC: &str = "dropout_logistic.csv";
+    pub const DROPOUT_RIDGE_PNG: &str = "dropout_ridge.png";
 }
 
 /// A number as a study CSV cell: four decimals (the report copies the cells verbatim, so

@@ -9,6 +9,7 @@
 //! folder; it is rewritten after every CNN run, so a killed invocation keeps its entry.
 
 use super::codes::{self, CodeSparsity};
+use super::dropout_ridge;
 use super::front_ends;
 use super::input_reference::{self, InputStatistics};
 use super::layout;
@@ -145,6 +146,9 @@ fn start_over(out: &Path) -> Result<()> {
         ORIENTATION_PNG,
         FREQUENCY_PNG,
         ACCURACY_PNG,
+        DROPOUT_RIDGE,
+        DROPOUT_LOGISTIC,
+        DROPOUT_RIDGE_PNG,
     ];
     atomic::remove_outputs(&files.iter().map(|f| out.join(f)).collect::<Vec<_>>())
 }
@@ -410,6 +414,16 @@ pub fn run(
     let front_ends = front_ends::front_ends(out, c, &plain, &data.train, &data.test, progress)
         .map_err(as_study_interrupt(out))?;
     lap("front_ends", &mut t);
+    // Dropout as ridge: the linear table always, the logistic comparison on the first
+    // seed's plain run when it has finished.
+    stop_if_asked(out)?;
+    progress.note("study: dropout as ridge");
+    let first_plain = runs.iter().find(|r| r.variant.name == "plain").filter(|r| {
+        crate::cnn::checkpoint::Checkpoint::read(&r.dir(out))
+            .is_ok_and(|(ck, _)| ck.epochs_done == c.epochs)
+    });
+    let dropout_ridge = dropout_ridge::run(out, c, first_plain, &mut images)?;
+    lap("dropout_ridge", &mut t);
     side.stamp(true);
     let results = StudyResults {
         config: params.clone(),
@@ -422,6 +436,7 @@ pub fn run(
         tuning,
         top9,
         front_ends,
+        dropout_ridge,
     };
     write_all(out, &results)?;
     lap("report", &mut t);

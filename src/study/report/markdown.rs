@@ -379,10 +379,17 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
         }
     }
     s += &front_ends_section(out, r)?;
+    s += &dropout_ridge_section(out, r)?;
     let _ = writeln!(s, "## Files\n");
     for name in table_names() {
         let _ = writeln!(s, "- `{name}`");
     }
+    let _ = writeln!(
+        s,
+        "- `{}`, `{}` (dropout as ridge)",
+        layout::DROPOUT_RIDGE,
+        layout::DROPOUT_LOGISTIC
+    );
     let _ = writeln!(
         s,
         "- `runs/RUN/` (each CNN run: `metrics.csv`, `conv1_epoch_NNN.npy/.png/.json`, \
@@ -485,4 +492,142 @@ fn front_ends_section(out: &Path, r: &StudyResults) -> Result<String> {
     )?;
     let _ = writeln!(s, "![front ends]({})\n", layout::FRONT_ENDS_PNG);
     Ok(s)
+}
+/// Section 7: dropout as ridge, the linear table and the logistic comparison.
+fn dropout_ridge_section(out: &Path, r: &StudyResults) -> Result<String> {
+    use crate::study::dropout_ridge::{LOGISTIC_TRAIN_IMAGES, SCALES};
+    let mut s = String::new();
+    let _ = writeln!(s, "## 7. Dropout as ridge\n");
+    let _ = writeln!(
+        s,
+        "Inverted dropout at rate p on a linear model's inputs adds, in expectation, \
+         `p/(1-p) sum_j b_j^2 ||x_j||^2` to the squared error: a ridge weighted by each \
+         feature's energy. SGD on the dropout loss (fresh masks, decaying step, iterate \
+         averaging) on a seeded regression with column scales {SCALES:?}, beside the \
+         closed form `(X^T X + p/(1-p) diag(X^T X))^-1 X^T y` (weighted ridge) and the plain \
+         ridge with the matched weight `p/(1-p) mean_j ||x_j||^2` (relative distances; \
+         `weighted_vs_plain` is the distance between the two predictions; coefficient \
+         vectors in order of the scales):\n"
+    );
+    s += &markdown_table(
+        out,
+        layout::DROPOUT_RIDGE,
+        &[
+            "features",
+            "rate",
+            "penalty_weight",
+            "distance_to_weighted",
+            "distance_to_plain",
+            "weighted_vs_plain",
+            "sgd",
+            "weighted_ridge",
+            "plain_ridge",
+        ],
+        every_row,
+    )?;
+    let _ = writeln!(s, "![dropout as ridge]({})\n", layout::DROPOUT_RIDGE_PNG);
+    let linear = csv_rows(out, layout::DROPOUT_RIDGE)?;
+    let unequal: Vec<_> = linear
+        .iter()
+        .filter(|r| r["features"] == "unequal scales")
+        .collect();
+    let range = |rows: &[&std::collections::HashMap<String, String>], col: &str| {
+        let v: Vec<f64> = rows.iter().filter_map(|r| r[col].parse().ok()).collect();
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{:.2}-{:.2}%", 100.0 * lo, 100.0 * hi)
+    };
+    let standard: Vec<_> = linear
+        .iter()
+        .filter(|r| r["features"] == "standardised")
+        .collect();
+    let _ = writeln!(
+        s,
+        "Reading: on unequal scales SGD lands {} from the weighted ridge at every rate and \
+         {} from the plain ridge (the two predictions themselves are {} apart); on \
+         standardised features it is {} from both, which coincide there. The dropout \
+         penalty is the feature-weighted ridge, and the plain ridge only when every feature \
+         has the same energy.\n",
+        range(&unequal, "distance_to_weighted"),
+        range(&unequal, "distance_to_plain"),
+        range(&unequal, "weighted_vs_plain"),
+        range(&standard, "distance_to_weighted"),
+    );
+    match &r.dropout_ridge.logistic_skipped {
+        Some(why) => {
+            let _ = writeln!(s, "The logistic comparison was not run: {why}.\n");
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "Multinomial logistic regression on the penultimate features (the input of the \
+                 last linear layer, in evaluation mode) of the first seed's plain CNN, trained \
+                 on the first {LOGISTIC_TRAIN_IMAGES} training images by SGD with dropout on \
+                 the features (bias neither dropped nor penalised), beside the L2 fits whose \
+                 weight norm matches it within 1%: the plain penalty `lambda/2 ||W||^2` and the \
+                 weighted one `lambda/2 sum_j E[x_j^2] ||w_j||^2`, dropout's second-order \
+                 penalty with the softmax curvature taken as constant. Cosines of the \
+                 flattened weight matrices (biases excluded); `seed_to_seed_cosine` is two \
+                 dropout fits that differ only in masks and row order (the SGD's noise floor); \
+                 accuracies on the test images:\n"
+            );
+            s += &markdown_table(
+                out,
+                layout::DROPOUT_LOGISTIC,
+                &[
+                    "run",
+                    "rate",
+                    "dropout_norm",
+                    "seed_to_seed_cosine",
+                    "plain_lambda",
+                    "cosine_plain",
+                    "weighted_lambda",
+                    "cosine_weighted",
+                    "accuracy_dropout",
+                    "accuracy_plain",
+                    "accuracy_weighted",
+                ],
+                every_row,
+            )?;
+            for row in csv_rows(out, layout::DROPOUT_LOGISTIC)? {
+                let _ = writeln!(
+                    s,
+                    "At p = {}: cosine with the weighted L2 fit {} and with the plain one {} \
+                     (noise floor {}); test accuracy dropout {}, plain L2 {}, weighted L2 {}.",
+                    row["rate"],
+                    row["cosine_weighted"],
+                    row["cosine_plain"],
+                    row["seed_to_seed_cosine"],
+                    row["accuracy_dropout"],
+                    row["accuracy_plain"],
+                    row["accuracy_weighted"],
+                );
+            }
+            s.push('\n');
+        }
+    }
+    Ok(s)
+}
+
+/// Every row of `csv_name` as header -> cell.
+fn csv_rows(out: &Path, csv_name: &str) -> Result<Vec<std::collections::HashMap<String, String>>> {
+    let path = out.join(csv_name);
+    let mut reader = csv::Reader::from_path(&path)
+        .map_err(|e| Error::bad_input(&path, "csv", "unreadable", e.to_string()))?;
+    let header = reader
+        .headers()
+        .map_err(|e| Error::bad_input(&path, "header", "unreadable", e.to_string()))?
+        .clone();
+    reader
+        .records()
+        .map(|rec| {
+            let rec =
+                rec.map_err(|e| Error::bad_input(&path, "row", "unreadable", e.to_string()))?;
+            Ok(header
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect())
+        })
+        .collect()
 }
