@@ -169,6 +169,9 @@ fn plan(out: &Path, plain: &[&Run], epochs: usize) -> Vec<Planned> {
 
 /// The pipeline's settings for one front end of study `c`.
 fn params_for(c: &ValidStudyParams, planned: &Planned, images: usize) -> FeaturesParams {
+    // At most 8 windows per training image, so a tiny study (the tests') learns its
+    // whitening and dictionaries from few windows; a full study (20,000 images) is capped
+    // by MAX_WINDOWS first.
     let windows_available = images * 8;
     FeaturesParams {
         dictionary: match planned.source {
