@@ -328,6 +328,22 @@ impl<'a> NetworkInputs<'a> {
         self.images.is_empty()
     }
 
+    /// Refuses images whose size or channel count is not the network's input `shape`.
+    pub fn check_shape(&self, shape: super::net::Shape) -> Result<()> {
+        let raw = self.images;
+        if (raw.height, raw.width, raw.channels) == (shape.height, shape.width, shape.channels) {
+            return Ok(());
+        }
+        Err(Error::param(
+            "images",
+            format!("{}x{}x{}", raw.height, raw.width, raw.channels),
+            format!(
+                "the network takes {}x{}x{} images",
+                shape.height, shape.width, shape.channels
+            ),
+        ))
+    }
+
     /// Writes input `i` into `dst` (NHWC), augmented as [`write_sample`] does.
     pub fn write(&self, i: usize, augment: Option<(Augment, u64, u64, u64)>, dst: &mut [f32]) {
         match &self.whitened {

@@ -54,18 +54,7 @@ pub fn penultimate_features(
     images: usize,
 ) -> Result<Penultimate> {
     let (l, _, _) = last_linear(net)?;
-    let raw = inputs.images;
-    let input = net.shapes[0];
-    if (raw.height, raw.width, raw.channels) != (input.height, input.width, input.channels) {
-        return Err(Error::param(
-            "images",
-            format!("{}x{}x{}", raw.height, raw.width, raw.channels),
-            format!(
-                "the network takes {}x{}x{} images",
-                input.height, input.width, input.channels
-            ),
-        ));
-    }
+    inputs.check_shape(net.shapes[0])?;
     let n = images.min(inputs.len());
     if n == 0 {
         return Err(Error::param("images", n, "needs at least one image"));

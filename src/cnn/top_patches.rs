@@ -211,18 +211,8 @@ pub fn top_patches(
             format!("needs at least one image (the set has {})", inputs.len()),
         ));
     }
+    inputs.check_shape(net.shapes[0])?;
     let raw = inputs.images;
-    let input = net.shapes[0];
-    if (raw.height, raw.width, raw.channels) != (input.height, input.width, input.channels) {
-        return Err(Error::param(
-            "images",
-            format!("{}x{}x{}", raw.height, raw.width, raw.channels),
-            format!(
-                "the network takes {}x{}x{} images",
-                input.height, input.width, input.channels
-            ),
-        ));
-    }
     let layer = conv.index_in(net)?;
     let field = receptive_field(&net.spec, layer)?;
     let out = net.shapes[layer + 1];

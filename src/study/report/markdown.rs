@@ -16,13 +16,7 @@ fn markdown_table(
     columns: &[&str],
     keep: impl Fn(&csv::StringRecord, &csv::StringRecord) -> bool,
 ) -> Result<String> {
-    let path = out.join(csv_name);
-    let mut reader = csv::Reader::from_path(&path)
-        .map_err(|e| Error::bad_input(&path, "csv", "unreadable", e.to_string()))?;
-    let header = reader
-        .headers()
-        .map_err(|e| Error::bad_input(&path, "header", "unreadable", e.to_string()))?
-        .clone();
+    let (header, records) = read_csv(out, csv_name)?;
     let index: Vec<usize> = columns
         .iter()
         .map(|c| {
@@ -36,9 +30,8 @@ fn markdown_table(
         .collect::<Result<_>>()?;
     let mut s = format!("Source: `{csv_name}`\n\n| {} |\n", columns.join(" | "));
     let _ = writeln!(s, "|{}", "---|".repeat(columns.len()));
-    for rec in reader.records() {
-        let rec = rec.map_err(|e| Error::bad_input(&path, "row", "unreadable", e.to_string()))?;
-        if keep(&header, &rec) {
+    for rec in &records {
+        if keep(&header, rec) {
             let cells: Vec<&str> = index.iter().map(|&i| &rec[i]).collect();
             let _ = writeln!(s, "| {} |", cells.join(" | "));
         }
@@ -609,8 +602,9 @@ fn dropout_ridge_section(out: &Path, r: &StudyResults) -> Result<String> {
     Ok(s)
 }
 
-/// Every row of `csv_name` as header -> cell.
-fn csv_rows(out: &Path, csv_name: &str) -> Result<Vec<std::collections::HashMap<String, String>>> {
+/// The header and the rows of `csv_name` in `out`; an unreadable file, header or row is
+/// an error naming the file.
+fn read_csv(out: &Path, csv_name: &str) -> Result<(csv::StringRecord, Vec<csv::StringRecord>)> {
     let path = out.join(csv_name);
     let mut reader = csv::Reader::from_path(&path)
         .map_err(|e| Error::bad_input(&path, "csv", "unreadable", e.to_string()))?;
@@ -618,16 +612,24 @@ fn csv_rows(out: &Path, csv_name: &str) -> Result<Vec<std::collections::HashMap<
         .headers()
         .map_err(|e| Error::bad_input(&path, "header", "unreadable", e.to_string()))?
         .clone();
-    reader
+    let records = reader
         .records()
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::bad_input(&path, "row", "unreadable", e.to_string()))?;
+    Ok((header, records))
+}
+
+/// Every row of `csv_name` as header -> cell.
+fn csv_rows(out: &Path, csv_name: &str) -> Result<Vec<std::collections::HashMap<String, String>>> {
+    let (header, records) = read_csv(out, csv_name)?;
+    Ok(records
+        .iter()
         .map(|rec| {
-            let rec =
-                rec.map_err(|e| Error::bad_input(&path, "row", "unreadable", e.to_string()))?;
-            Ok(header
+            header
                 .iter()
                 .zip(rec.iter())
                 .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect())
+                .collect()
         })
-        .collect()
+        .collect())
 }
