@@ -182,3 +182,131 @@ fn a_damaged_checkpoint_or_a_non_finite_weight_is_refused_naming_the_file() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_validation_split_is_held_out_of_training_and_stands_in_for_the_test_set() {
+    use simplecell::cnn::data::{DataOptions, load};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("bars");
+    two_bars_folder(&data, 20);
+    let source = DataSource::Folder(data);
+    let options = |validation, train_limit| DataOptions {
+        grayscale: false,
+        test_fraction: 0.2,
+        train_limit,
+        test_limit: None,
+        validation,
+    };
+    let all = load(&source, &options(None, None)).unwrap();
+    let split = load(&source, &options(Some(10), None)).unwrap();
+    assert!(split.validation && !all.validation);
+    assert_eq!((split.train.len(), split.test.len()), (30, 10));
+    // Every training image lands in exactly one of the two parts: the image bytes of the
+    // parts together are the training set's (the generated images are all distinct).
+    let images = |set: &simplecell::io::labelled::LabelledImages| -> Vec<Vec<u8>> {
+        (0..set.len()).map(|i| set.image(i).to_vec()).collect()
+    };
+    let mut joined = images(&split.train);
+    joined.extend(images(&split.test));
+    joined.sort();
+    let mut whole = images(&all.train);
+    whole.sort();
+    assert_eq!(joined, whole);
+    // `train_limit` picks from what the split leaves, never from the validation images.
+    let limited = load(&source, &options(Some(10), Some(12))).unwrap();
+    assert_eq!(limited.train.len(), 12);
+    assert_eq!(images(&limited.test), images(&split.test), "a fixed split");
+    for img in images(&limited.train) {
+        assert!(!images(&split.test).contains(&img));
+    }
+
+    // Trained with it: the run evaluates on the validation images and says so, and the
+    // test set stays reachable for the final number.
+    let run = tmp.path().join("run");
+    let params = TrainParams {
+        conv1_filters: Some(4),
+        conv2_filters: 4,
+        batch_size: 8,
+        epochs: 1,
+        validation: Some(10),
+        ..TrainParams::default()
+    }
+    .check()
+    .unwrap();
+    let summary = train_run(
+        &source,
+        &params,
+        &run,
+        Start::Fresh { overwrite: false },
+        &Silent,
+    )
+    .unwrap();
+    let header = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(header.starts_with(
+        "epoch,seconds,lr,train_loss,train_accuracy,validation_loss,validation_accuracy,"
+    ));
+    let side: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(
+        (side["train_images"].as_u64(), side["test_images"].as_u64()),
+        (Some(30), Some(10))
+    );
+    assert_eq!(side["test_is_validation_split"], true);
+    let on = |split| {
+        let p = EvalParams {
+            split,
+            ..EvalParams::default()
+        };
+        evaluate_run(&run, &p, None, false).unwrap()
+    };
+    let validation = on(Split::Validation);
+    assert_eq!(validation.images, 10);
+    let logged = summary.metrics.last().unwrap().test_accuracy;
+    assert!((validation.accuracy - logged).abs() < 1e-12);
+    assert_eq!(on(Split::Test).images, 40);
+    assert_eq!(on(Split::Train).images, 30);
+
+    // Holding out every training image is refused, naming the field, before any output.
+    let all_out = TrainParams {
+        validation: Some(40),
+        ..TrainParams::default()
+    }
+    .check()
+    .unwrap();
+    let none = tmp.path().join("none");
+    match train_run(
+        &source,
+        &all_out,
+        &none,
+        Start::Fresh { overwrite: false },
+        &Silent,
+    ) {
+        Err(Error::Param { field, .. }) => assert_eq!(field, "validation"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!none.exists());
+    // And a run without the split has no validation images to evaluate.
+    let plain = tmp.path().join("plain");
+    let p = TrainParams {
+        conv1_filters: Some(2),
+        conv2_filters: 2,
+        epochs: 0,
+        ..TrainParams::default()
+    };
+    train_run(
+        &source,
+        &p.check().unwrap(),
+        &plain,
+        Start::Fresh { overwrite: false },
+        &Silent,
+    )
+    .unwrap();
+    let p = EvalParams {
+        split: Split::Validation,
+        ..EvalParams::default()
+    };
+    match evaluate_run(&plain, &p, None, false) {
+        Err(Error::Param { field, .. }) => assert_eq!(field, "split"),
+        other => panic!("{other:?}"),
+    }
+}

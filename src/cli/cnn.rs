@@ -149,6 +149,11 @@ pub struct TrainArgs {
     /// files [range (0, 1)].
     #[arg(long, default_value_t = train_default().test_fraction)]
     pub test_fraction: f32,
+    /// Hold N training images out (a fixed random subset, taken before --train-limit) and
+    /// evaluate on them instead of the test set, to choose settings without the test set;
+    /// metrics.csv then says validation_loss and validation_accuracy [default: none].
+    #[arg(long, value_name = "N")]
+    pub validation: Option<usize>,
     /// Test images used for the first-layer activation statistics [range 1..].
     #[arg(long, default_value_t = train_default().activation_sample)]
     pub activation_sample: usize,
@@ -207,6 +212,7 @@ impl TrainArgs {
             input_whitening: self.input_whitening,
             random_labels: self.random_labels,
             zero_init_head: self.zero_init_head,
+            validation: self.validation,
         }
     }
 }
@@ -222,6 +228,10 @@ pub struct EvalArgs {
     /// Evaluate on the training split instead of the test split.
     #[arg(long)]
     pub train_split: bool,
+    /// Evaluate on the validation images the run held out (`cnn train --validation`)
+    /// instead of the test split.
+    #[arg(long, conflicts_with = "train_split")]
+    pub validation_split: bool,
     /// Also write the result as a one-row CSV.
     #[arg(long, value_name = "OUT.csv")]
     pub out: Option<PathBuf>,
@@ -303,10 +313,15 @@ fn run_train(a: &TrainArgs, reporter: &Reporter) -> Result<()> {
     let summary = train_run(&data, &params, &a.out, start, reporter)?;
     if let Some(last) = summary.metrics.last() {
         reporter.info(&format!(
-            "wrote {} ({} parameters): epoch {} test accuracy {:.4}",
+            "wrote {} ({} parameters): epoch {} {} accuracy {:.4}",
             a.out.display(),
             summary.parameters,
             last.epoch,
+            if params.validation.is_some() {
+                "validation"
+            } else {
+                "test"
+            },
             last.test_accuracy
         ));
     }
@@ -318,6 +333,8 @@ fn run_eval(a: &EvalArgs, reporter: &Reporter) -> Result<()> {
         data: a.data.as_deref().map(str::parse).transpose()?,
         split: if a.train_split {
             Split::Train
+        } else if a.validation_split {
+            Split::Validation
         } else {
             Split::Test
         },

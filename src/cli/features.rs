@@ -307,6 +307,7 @@ pub fn run_features(args: FeaturesArgs, reporter: &Reporter) -> Result<()> {
             test_fraction: 0.2,
             train_limit: args.train_limit,
             test_limit: args.test_limit,
+            validation: None,
         },
     )?;
     params

@@ -6,6 +6,9 @@
 //! chosen by a permutation from a constant seed, so the split never changes with the
 //! training seed. Subsets (`train_limit`, `test_limit`) are taken from a fixed permutation
 //! too, so a subset is class-balanced on average even when the files are sorted by class.
+//! A validation split (`validation`) is held out of the training images the same way,
+//! before `train_limit` picks from the rest, and then stands in for the test set: the
+//! settings chosen on it never see a test image.
 
 use super::engine::mix_seed;
 use crate::error::{Error, Result};
@@ -78,6 +81,10 @@ pub struct DataOptions {
     pub test_fraction: f32,
     pub train_limit: Option<usize>,
     pub test_limit: Option<usize>,
+    /// Hold this many training images out as the evaluation set, in place of the test set
+    /// (absent from older records, which had no validation split).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<usize>,
 }
 
 /// Train and test images plus what was read.
@@ -87,7 +94,30 @@ pub struct Datasets {
     pub test: LabelledImages,
     /// Whether the test set was carved out of the training files.
     pub held_out: bool,
+    /// Whether `test` is a validation split of the training images (the real test set is
+    /// then not used).
+    pub validation: bool,
     pub files: Vec<PathBuf>,
+}
+
+/// Splits `train` into (the rest, `n` held-out images), by a fixed permutation.
+fn hold_out(train: LabelledImages, n: usize) -> Result<(LabelledImages, LabelledImages)> {
+    let total = train.len();
+    if n == 0 || n >= total {
+        return Err(Error::param(
+            "validation",
+            n,
+            format!(
+                "holding it out of {total} training images leaves no training or no validation images"
+            ),
+        ));
+    }
+    let perm = permutation(total, 4);
+    let mut held: Vec<usize> = perm[..n].to_vec();
+    let mut rest: Vec<usize> = perm[n..].to_vec();
+    held.sort_unstable();
+    rest.sort_unstable();
+    Ok((train.select(&rest), train.select(&held)))
 }
 
 fn permutation(n: usize, salt: u64) -> Vec<usize> {
@@ -168,8 +198,18 @@ pub fn load(source: &DataSource, options: &DataOptions) -> Result<Datasets> {
         train = train.to_grayscale();
         test = test.to_grayscale();
     }
-    let train = limit(train, options.train_limit, 2);
-    let test = limit(test, options.test_limit, 3);
+    let (train, test) = match options.validation {
+        // The validation images stand in for the test set, whole: `test_limit` is about
+        // the test set, and the split's size is already the user's choice.
+        Some(n) => {
+            let (rest, validation) = hold_out(train, n)?;
+            (limit(rest, options.train_limit, 2), validation)
+        }
+        None => (
+            limit(train, options.train_limit, 2),
+            limit(test, options.test_limit, 3),
+        ),
+    };
     if train.is_empty() || test.is_empty() {
         return Err(Error::param(
             "data",
@@ -181,6 +221,7 @@ pub fn load(source: &DataSource, options: &DataOptions) -> Result<Datasets> {
         train,
         test,
         held_out,
+        validation: options.validation.is_some(),
         files,
     })
 }

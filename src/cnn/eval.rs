@@ -16,6 +16,8 @@ pub enum Split {
     #[default]
     Test,
     Train,
+    /// The images a run trained with `validation` held out and evaluated on.
+    Validation,
 }
 
 impl Split {
@@ -23,6 +25,7 @@ impl Split {
         match self {
             Split::Test => "test",
             Split::Train => "train",
+            Split::Validation => "validation",
         }
     }
 }
@@ -60,10 +63,27 @@ pub fn evaluate_run(
     }
     let (ck, net) = Checkpoint::read(run)?;
     let source = params.data.clone().unwrap_or(ck.config.data.clone());
-    let data = data::load(&source, &ck.config.data_options)?;
+    // The run's own split, except that a run which evaluated on a validation split is
+    // still tested on the test set.
+    let mut options = ck.config.data_options.clone();
+    match params.split {
+        Split::Test => options.validation = None,
+        Split::Validation if options.validation.is_none() => {
+            return Err(Error::param(
+                "split",
+                "validation",
+                format!(
+                    "the run in {} held out no validation images (it was trained without `validation`)",
+                    run.display()
+                ),
+            ));
+        }
+        Split::Validation | Split::Train => {}
+    }
+    let data = data::load(&source, &options)?;
     let images = match params.split {
         Split::Train => &data.train,
-        Split::Test => &data.test,
+        Split::Test | Split::Validation => &data.test,
     };
     let input = net.shapes[0];
     if (input.height, input.width, input.channels) != (images.height, images.width, images.channels)

@@ -174,6 +174,9 @@ struct RunSidecar<'a> {
     train_images: usize,
     test_images: usize,
     test_held_out_from_training_files: bool,
+    /// Present (true) when the "test" columns are a validation split of the training images.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    test_is_validation_split: bool,
     threads: usize,
     notes: &'static str,
     training_seconds_this_invocation: f64,
@@ -253,7 +256,14 @@ impl<'a> RunLog<'a> {
 
     /// Rewrites `metrics.csv` with every row so far.
     pub fn write_metrics(&self, rows: &[EpochMetrics]) -> Result<()> {
-        let mut t = table::Table::new(&METRICS_HEADER);
+        // A validation run says so in its column names, so that no reader takes its numbers
+        // for test accuracy.
+        let mut header = METRICS_HEADER;
+        if self.config.data_options.validation.is_some() {
+            header[5] = "validation_loss";
+            header[6] = "validation_accuracy";
+        }
+        let mut t = table::Table::new(&header);
         for m in rows {
             t.push(vec![
                 m.epoch.to_string(),
@@ -294,6 +304,7 @@ impl<'a> RunLog<'a> {
             train_images: data.train.len(),
             test_images: data.test.len(),
             test_held_out_from_training_files: data.held_out,
+            test_is_validation_split: data.validation,
             threads: rayon::current_num_threads(),
             notes: "train_loss is the mean data loss over the epoch's batches in training mode (without the L2 penalty, reported separately); weight_decay is an explicit L2 penalty (wd/2)||W||^2 on conv and linear weights",
             training_seconds_this_invocation: training_seconds,

@@ -119,6 +119,10 @@ pub struct TrainParams {
     /// from the same uniform prediction instead of He-scaled logits; the layers below get
     /// gradients from the first step on, once the head has moved [default: false].
     pub zero_init_head: bool,
+    /// Hold this many training images out (a fixed random subset, before `train_limit`)
+    /// and evaluate on them instead of the test set, for choosing settings without
+    /// looking at the test set [default: none; >= 1, fewer than the training images].
+    pub validation: Option<usize>,
 }
 
 impl Default for TrainParams {
@@ -157,6 +161,7 @@ impl Default for TrainParams {
             input_whitening: InputWhitening::None,
             random_labels: false,
             zero_init_head: false,
+            validation: None,
         }
     }
 }
@@ -245,6 +250,7 @@ impl Params for TrainParams {
         for (field, limit) in [
             ("train_limit", self.train_limit),
             ("test_limit", self.test_limit),
+            ("validation", self.validation),
         ] {
             if limit == Some(0) {
                 return Err(Error::param(field, 0, "must be at least 1"));
@@ -293,6 +299,7 @@ impl TrainParams {
             test_fraction: self.test_fraction,
             train_limit: self.train_limit,
             test_limit: self.test_limit,
+            validation: self.validation,
         }
     }
 

@@ -138,10 +138,15 @@ pub fn train_run(
     }
     let data = data::load(source, &params.data_options())?;
     progress.note(&format!(
-        "{}: {} training and {} test images of {}x{}x{}, {} classes{}",
+        "{}: {} training and {} {} images of {}x{}x{}, {} classes{}",
         source,
         data.train.len(),
         data.test.len(),
+        if data.validation {
+            "validation"
+        } else {
+            "test"
+        },
         data.train.height,
         data.train.width,
         data.train.channels,
