@@ -78,6 +78,76 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     (header, rows)
 }
 
+/// The loss comparison: four validation runs per loss; the chosen rate is the best
+/// finished one; the final runs use it with both seeds, on the test set; the summary's mean
+/// is the mean of those runs; the sweep's runs say in their metrics that they validate.
+fn check_losses(out: &Path) {
+    let (h, rows) = read_csv(&out.join("losses.csv"));
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let (loss, lr, phase, status, acc) = (
+        col("loss"),
+        col("lr"),
+        col("phase"),
+        col("status"),
+        col("accuracy"),
+    );
+    let (sh, summary) = read_csv(&out.join("losses_summary.csv"));
+    let scol = |name: &str| sh.iter().position(|c| c == name).unwrap();
+    assert_eq!(summary.len(), 3);
+    for name in [
+        "softmax-cross-entropy",
+        "sigmoid-cross-entropy",
+        "squared-error",
+    ] {
+        let sweep: Vec<&Vec<String>> = rows
+            .iter()
+            .filter(|r| r[loss] == name && r[phase] == "validation")
+            .collect();
+        assert_eq!(sweep.len(), 4, "{name}");
+        let finished: Vec<&&Vec<String>> =
+            sweep.iter().filter(|r| r[status] == "finished").collect();
+        let row = summary.iter().find(|r| r[scol("loss")] == name).unwrap();
+        let finals: Vec<&Vec<String>> = rows
+            .iter()
+            .filter(|r| r[loss] == name && r[phase] == "test")
+            .collect();
+        if finished.is_empty() {
+            assert_eq!(row[scol("chosen_lr")], "none");
+            assert!(finals.is_empty());
+            continue;
+        }
+        let best = finished
+            .iter()
+            .map(|r| r[acc].parse::<f64>().unwrap())
+            .fold(f64::NEG_INFINITY, f64::max);
+        let chosen = &row[scol("chosen_lr")];
+        let at_chosen = sweep.iter().find(|r| &r[lr] == chosen).unwrap();
+        assert_eq!(at_chosen[acc].parse::<f64>().unwrap(), best, "{name}");
+        assert_eq!(finals.len(), 2, "{name}: one final run per seed");
+        assert!(finals.iter().all(|r| &r[lr] == chosen));
+        let good: Vec<f64> = finals
+            .iter()
+            .filter(|r| r[status] == "finished")
+            .map(|r| r[acc].parse().unwrap())
+            .collect();
+        if !good.is_empty() {
+            let mean = good.iter().sum::<f64>() / good.len() as f64;
+            let reported: f64 = row[scol("test_accuracy_mean")].parse().unwrap();
+            // Each accuracy cell has four decimals, so the mean of the cells is within
+            // 1e-4 of the mean of the unrounded values.
+            assert!(
+                (mean - reported).abs() <= 1e-4,
+                "{name}: {mean} vs {reported}"
+            );
+        }
+        let dir = out.join("losses").join(&sweep[0][col("run")][7..]);
+        let metrics = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+        assert!(metrics.contains("validation_accuracy"), "{}", dir.display());
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## 8. The losses, each at its own learning rate"));
+}
+
 fn assert_in_unit_interval(path: &Path, name: &str) {
     let v = csv_column(path, name);
     assert!(!v.is_empty(), "{name} in {} is empty", path.display());
@@ -158,6 +228,8 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         "front_ends.csv",
         "dropout_ridge.csv",
         "dropout_logistic.csv",
+        "losses.csv",
+        "losses_summary.csv",
     ];
     let figures = [
         "matched_minus_null.png",
@@ -178,6 +250,7 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         "conv1_top9_epoch0.png",
         "conv2_top9_epoch0.png",
         "dropout_ridge.png",
+        "losses.png",
         "reference/dictionary.png",
         "reference/input/dictionary.png",
         "reference/gabor.png",
@@ -199,6 +272,7 @@ fn a_tiny_study_writes_every_file_and_its_report_matches_its_tables() {
         assert!(r[dw].parse::<f64>().unwrap() < 0.02, "{r:?}");
     }
     assert_eq!(read_csv(&out.join("dropout_logistic.csv")).1.len(), 2);
+    check_losses(&out);
     for f in figures {
         let img = image::open(out.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
         assert!(img.width() > 8 && img.height() > 8, "{f} is empty");

@@ -7,16 +7,18 @@
 //! reference CNN under the training variants the questions name, and measures every logged
 //! first layer against both dictionaries. It then passes every first layer through one
 //! unsupervised feature pipeline, so each gets a test accuracy beside the CNN's own, and
-//! shows dropout acting as a feature-weighted ridge.
+//! shows dropout acting as a feature-weighted ridge, and compares the three losses each at
+//! its own best learning rate.
 //! [`params`] holds the settings; [`plan`] says which runs exist and how each is configured;
 //! [`run()`] takes a folder through the stages ([`reference`], [`codes`], [`training`],
-//! [`measure`], [`front_ends`], [`dropout_ridge`]) and makes them resumable; [`report`]
+//! [`measure`], [`front_ends`], [`dropout_ridge`], [`losses`]) and makes them resumable; [`report`]
 //! writes the CSV tables, figures and `report.md`.
 
 pub mod codes;
 pub mod dropout_ridge;
 pub mod front_ends;
 pub mod input_reference;
+pub mod losses;
 pub mod measure;
 pub mod params;
 pub mod plan;
@@ -85,6 +87,11 @@ pub mod layout {
     pub const DROPOUT_RIDGE: &str = "dropout_ridge.csv";
     pub const DROPOUT_LOGISTIC: &str = "dropout_logistic.csv";
     pub const DROPOUT_RIDGE_PNG: &str = "dropout_ridge.png";
+    /// The loss comparison's runs, one `cnn train` folder each.
+    pub const LOSSES: &str = "losses";
+    pub const LOSSES_CSV: &str = "losses.csv";
+    pub const LOSSES_SUMMARY: &str = "losses_summary.csv";
+    pub const LOSSES_PNG: &str = "losses.png";
 }
 
 /// A number as a study CSV cell: four decimals (the report copies the cells verbatim, so

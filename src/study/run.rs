@@ -1,6 +1,7 @@
 //! The study's stage runner: [`run`] takes the checked settings and an output folder through
-//! the four stages ((1) [`super::reference`], (2) [`super::codes`], (3) [`super::training`],
-//! (4) [`super::measure`], [`super::front_ends`] and [`super::report`]), skipping what an earlier invocation
+//! its stages ((1) [`super::reference`], (2) [`super::codes`], (3) [`super::training`],
+//! (4) [`super::measure`], (5) [`super::front_ends`], (6) [`super::dropout_ridge`],
+//! (7) [`super::losses`], then [`super::report`]), skipping what an earlier invocation
 //! finished. An interrupt is honoured between stages and runs (and inside each CNN run,
 //! between batches) with [`Error::Interrupted`]; every file is written atomically, so the
 //! same call with [`Start::Resume`] continues after an interrupt or a SIGKILL.
@@ -13,6 +14,7 @@ use super::dropout_ridge;
 use super::front_ends;
 use super::input_reference::{self, InputStatistics};
 use super::layout;
+use super::losses;
 use super::measure::{self, Measuring, Reference};
 use super::params::{StudyInputs, StudyRecord, ValidStudyParams};
 use super::plan::{self, Run};
@@ -111,7 +113,7 @@ fn check_folder(out: &Path, record: &StudyRecord, start: Start) -> Result<()> {
 /// run of the older study is reused or left beside the new one. Other files stay.
 fn start_over(out: &Path) -> Result<()> {
     use layout::*;
-    for dir in [REFERENCE, RUNS, FRONT_ENDS] {
+    for dir in [REFERENCE, RUNS, FRONT_ENDS, LOSSES] {
         let dir = out.join(dir);
         if dir.is_dir() {
             std::fs::remove_dir_all(&dir).map_err(|source| Error::Write { path: dir, source })?;
@@ -149,6 +151,9 @@ fn start_over(out: &Path) -> Result<()> {
         DROPOUT_RIDGE,
         DROPOUT_LOGISTIC,
         DROPOUT_RIDGE_PNG,
+        LOSSES_CSV,
+        LOSSES_SUMMARY,
+        LOSSES_PNG,
     ];
     atomic::remove_outputs(&files.iter().map(|f| out.join(f)).collect::<Vec<_>>())
 }
@@ -424,6 +429,10 @@ pub fn run(
     });
     let dropout_ridge = dropout_ridge::run(out, c, first_plain, &mut images)?;
     lap("dropout_ridge", &mut t);
+    // The losses, each at its own best learning rate.
+    progress.note("study: the losses compared at their own learning rates");
+    let losses = losses::run(out, c, &mut images, &measuring, report_only, progress)?;
+    lap("losses", &mut t);
     side.stamp(true);
     let results = StudyResults {
         config: params.clone(),
@@ -437,6 +446,7 @@ pub fn run(
         top9,
         front_ends,
         dropout_ridge,
+        losses,
     };
     write_all(out, &results)?;
     lap("report", &mut t);

@@ -54,7 +54,12 @@ pub const DIVERGED: &str = "diverged.txt";
 
 /// Whether `run` diverged in an earlier invocation.
 pub fn diverged(out: &Path, run: &Run) -> bool {
-    run.dir(out).join(DIVERGED).exists()
+    diverged_in(&run.dir(out))
+}
+
+/// Whether the run in `dir` diverged in an earlier invocation.
+pub fn diverged_in(dir: &Path) -> bool {
+    dir.join(DIVERGED).exists()
 }
 
 /// Whether a checkpoint's settings are the run's. The first-layer bank is named by its
@@ -72,9 +77,7 @@ fn same_run(saved: &TrainRecord, now: &TrainRecord) -> bool {
     inside_study(saved) == inside_study(now)
 }
 
-/// Trains `run` into its folder under `out`: fresh, resumed, or not at all when its
-/// checkpoint already holds every epoch with the same settings or the run diverged. A run
-/// whose loss becomes non-finite is recorded as diverged and the study goes on.
+/// Trains `run` into its folder under `out` (see [`train_into`]).
 pub fn cnn_run(
     out: &Path,
     c: &ValidStudyParams,
@@ -82,21 +85,36 @@ pub fn cnn_run(
     images: &mut Images,
     progress: &dyn Progress,
 ) -> Result<()> {
-    let dir = run.dir(out);
-    let params = plan::train_params(c, run, out).check()?;
+    let params = plan::train_params(c, run, out);
+    train_into(&run.dir(out), &run.name(), params, images, progress)
+}
+
+/// Trains `params` into `dir` (a run called `name` in messages): fresh, resumed, or not at
+/// all when its checkpoint already holds every epoch with the same settings or the run
+/// diverged. A run whose loss becomes non-finite is recorded as diverged and the study
+/// goes on.
+pub fn train_into(
+    dir: &Path,
+    name: &str,
+    params: crate::cnn::TrainParams,
+    images: &mut Images,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let params = params.check()?;
+    let epochs = params.epochs;
     let source = &images.inputs.data;
     let record = TrainRecord::new(source, &params);
-    let done = match Checkpoint::read(&dir) {
+    let done = match Checkpoint::read(dir) {
         Ok((ck, _)) if same_run(&ck.config, &record) => Some(ck.epochs_done),
         _ => None,
     };
-    if done == Some(c.epochs) || (done.is_some() && diverged(out, run)) {
+    if done == Some(epochs) || (done.is_some() && diverged_in(dir)) {
         return Ok(());
     }
-    progress.note(&format!("study: training {}", run.name()));
+    progress.note(&format!("study: training {name}"));
     let resume = done.is_some();
     if !resume {
-        check_outputs(&dir, c.epochs, true)?;
+        check_outputs(dir, epochs, true)?;
         // A marker from an earlier study in this folder does not apply to the new run.
         if dir.join(DIVERGED).exists() {
             std::fs::remove_file(dir.join(DIVERGED)).map_err(|source| Error::Write {
@@ -106,11 +124,11 @@ pub fn cnn_run(
         }
     }
     let source = source.clone();
-    let data = images.for_run(c, run)?;
-    match train(&source, &params, data, &dir, resume, progress) {
+    let data = images.get(&params.data_options())?;
+    match train(&source, &params, data, dir, resume, progress) {
         Ok(_) => Ok(()),
         Err(Error::Failed { context, reason }) if context == "training" => {
-            progress.note(&format!("study: {} diverged: {reason}", run.name()));
+            progress.note(&format!("study: {name} diverged: {reason}"));
             atomic::write_bytes(&dir.join(DIVERGED), reason.as_bytes(), true)
         }
         Err(e) => Err(e),

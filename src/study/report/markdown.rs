@@ -373,6 +373,7 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
     }
     s += &front_ends_section(out, r)?;
     s += &dropout_ridge_section(out, r)?;
+    s += &losses_section(out, r)?;
     let _ = writeln!(s, "## Files\n");
     for name in table_names() {
         let _ = writeln!(s, "- `{name}`");
@@ -382,6 +383,13 @@ pub(super) fn report_text(out: &Path, r: &StudyResults) -> Result<String> {
         "- `{}`, `{}` (dropout as ridge)",
         layout::DROPOUT_RIDGE,
         layout::DROPOUT_LOGISTIC
+    );
+    let _ = writeln!(
+        s,
+        "- `{}`, `{}` (the losses), `{}/RUN/` (their `cnn train` runs)",
+        layout::LOSSES_CSV,
+        layout::LOSSES_SUMMARY,
+        layout::LOSSES
     );
     let _ = writeln!(
         s,
@@ -599,6 +607,117 @@ fn dropout_ridge_section(out: &Path, r: &StudyResults) -> Result<String> {
             s.push('\n');
         }
     }
+    Ok(s)
+}
+
+/// Section 8: each loss at its own best learning rate, from the two loss tables, with the
+/// test accuracy of each loss named in the text beside the study's own loss variants.
+fn losses_section(out: &Path, r: &StudyResults) -> Result<String> {
+    use crate::study::losses::{COLLAPSE_MARGIN, LR_SCALES};
+    let c = &r.config;
+    let o = &r.losses;
+    let mut s = String::new();
+    let _ = writeln!(s, "## 8. The losses, each at its own learning rate\n");
+    let rates: Vec<String> = LR_SCALES.iter().map(|k| (k * c.lr).to_string()).collect();
+    let _ = writeln!(
+        s,
+        "The loss variants of sections 2-4 run at the baseline's learning rate with He-scaled \
+         logits, a setting made for softmax cross-entropy. Here every loss gets the same \
+         treatment: the classifier layer starts at zero (a uniform first prediction for \
+         every loss), the learning rate is swept over {} (seed {}) with {} images held out \
+         of the training images as a validation set, and the rate with the best final \
+         validation accuracy is trained with every seed on the usual {} training images and \
+         scored on the test images. A run whose loss stopped being finite is `diverged`; one \
+         that ends within {} points of chance ({:.2}) is `collapsed`; neither is chosen or \
+         averaged. Everything else is the plain variant's.\n",
+        rates.join(", "),
+        c.replicate_seeds()[0],
+        o.validation_images,
+        c.train_limit.map_or("all".to_string(), |n| n.to_string()),
+        100.0 * COLLAPSE_MARGIN,
+        o.chance,
+    );
+    if o.records.is_empty() {
+        let _ = writeln!(s, "No loss run has been trained yet: nothing to show.\n");
+        return Ok(s);
+    }
+    s += &markdown_table(
+        out,
+        layout::LOSSES_CSV,
+        &[
+            "loss",
+            "lr",
+            "status",
+            "epochs",
+            "train_accuracy",
+            "accuracy",
+        ],
+        |h, rec| field(h, rec, "phase") == "validation",
+    )?;
+    let _ = writeln!(
+        s,
+        "![validation accuracy against the learning rate]({})\n",
+        layout::LOSSES_PNG
+    );
+    let _ = writeln!(
+        s,
+        "The chosen rates, their test accuracy over the seeds and their first layers (last \
+         epoch; matched minus null against the input and the Kodak dictionaries as in \
+         section 2):\n"
+    );
+    s += &markdown_table(
+        out,
+        layout::LOSSES_SUMMARY,
+        &[
+            "loss",
+            "chosen_lr",
+            "chosen_at_grid_edge",
+            "validation_accuracy",
+            "seeds",
+            "failed_seeds",
+            "test_accuracy_mean",
+            "test_accuracy_sd",
+            "input_matched_minus_null_mean",
+            "input_matched_minus_null_sd",
+            "kodak_matched_minus_null_mean",
+            "gabor_r2_ge_0.7_mean",
+            "activation_zero_fraction_mean",
+        ],
+        every_row,
+    )?;
+    // The study's own variants of the same losses, for the reading.
+    let summary = csv_rows(out, layout::ACCURACY_SUMMARY)?;
+    let variant = |name: &str| {
+        summary
+            .iter()
+            .find(|row| row["variant"] == name)
+            .map_or("not trained".to_string(), |row| {
+                row["mean_test_accuracy"].clone()
+            })
+    };
+    let tuned = csv_rows(out, layout::LOSSES_SUMMARY)?;
+    let mut lines = Vec::new();
+    for row in &tuned {
+        let study = match row["loss"].as_str() {
+            "softmax-cross-entropy" => format!("plain {}", variant("plain")),
+            "sigmoid-cross-entropy" => format!("sigmoid-ce {}", variant("sigmoid-ce")),
+            _ => format!(
+                "squared-error {}, squared-error-lr0.1x {}",
+                variant("squared-error"),
+                variant("squared-error-lr0.1x")
+            ),
+        };
+        lines.push(format!(
+            "{}: {} at lr {} (the study's variants: {})",
+            row["loss"], row["test_accuracy_mean"], row["chosen_lr"], study
+        ));
+    }
+    let _ = writeln!(
+        s,
+        "Reading: mean test accuracy at each loss's own rate, against the study's variants \
+         at the baseline's rate: {}.\n",
+        lines.join("; ")
+    );
     Ok(s)
 }
 

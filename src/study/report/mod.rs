@@ -130,6 +130,8 @@ pub struct StudyResults {
     pub top9: Vec<TopPatchRecord>,
     /// Every first layer through the feature pipeline (empty until a plain run finished).
     pub front_ends: Vec<FrontEndRecord>,
+    /// The loss comparison ([`crate::study::losses`]).
+    pub losses: crate::study::losses::LossesOutcome,
     /// The dropout-as-ridge stage ([`crate::study::dropout_ridge`]).
     pub dropout_ridge: crate::study::dropout_ridge::DropoutRidgeOutcome,
 }
