@@ -394,9 +394,10 @@ pub fn train(
             },
         );
         progress.finish(&format!(
-            "epoch {epoch}: {seconds:.1} s, train loss {:.4} acc {:.4}, test loss {:.4} acc {:.4}, L2 penalty {:.4}",
+            "epoch {epoch}: {seconds:.1} s, train loss {:.4} acc {:.4}, {} loss {:.4} acc {:.4}, L2 penalty {:.4}",
             m.train_loss,
             m.train_accuracy,
+            if data.validation { "validation" } else { "test" },
             m.test_loss,
             m.test_accuracy,
             l2_penalty(&net.params, &decay_mask, params.weight_decay)

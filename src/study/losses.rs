@@ -199,6 +199,11 @@ fn decimal(x: f32) -> f32 {
     format!("{x:.5e}").parse().unwrap_or(x)
 }
 
+/// The swept learning rates for a study rate `lr`, in increasing order.
+pub fn sweep_rates(lr: f32) -> Vec<f32> {
+    LR_SCALES.iter().map(|&k| decimal(k * lr)).collect()
+}
+
 /// Trains what is missing (unless `report_only`), measures every run, and writes
 /// `losses.csv`, `losses_summary.csv` and `losses.png` into `out`.
 pub fn run(
@@ -222,10 +227,10 @@ pub fn run(
     let chance = 1.0 / classes.max(1) as f64;
     let mut records = Vec::new();
     for loss in LOSSES {
-        for scale in LR_SCALES {
+        for lr in sweep_rates(c.lr) {
             let run = LossRun {
                 loss,
-                lr: decimal(c.lr * scale),
+                lr,
                 seed: seeds[0],
                 phase: Phase::Validation,
             };
@@ -511,9 +516,9 @@ fn figure(out: &Path, o: &LossesOutcome, lr: f32) -> Result<()> {
             (loss.name().to_string(), points)
         })
         .collect();
-    let xs: Vec<f64> = LR_SCALES
+    let xs: Vec<f64> = sweep_rates(lr)
         .iter()
-        .map(|s| (decimal(s * lr) as f64).log10())
+        .map(|&r| (r as f64).log10())
         .collect();
     let (x0, x1) = (xs[0] - 0.15, xs[xs.len() - 1] + 0.15);
     let mut series: Vec<Series> = curves

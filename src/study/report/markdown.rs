@@ -613,12 +613,12 @@ fn dropout_ridge_section(out: &Path, r: &StudyResults) -> Result<String> {
 /// Section 8: each loss at its own best learning rate, from the two loss tables, with the
 /// test accuracy of each loss named in the text beside the study's own loss variants.
 fn losses_section(out: &Path, r: &StudyResults) -> Result<String> {
-    use crate::study::losses::{COLLAPSE_MARGIN, LR_SCALES};
+    use crate::study::losses::{COLLAPSE_MARGIN, sweep_rates};
     let c = &r.config;
     let o = &r.losses;
     let mut s = String::new();
     let _ = writeln!(s, "## 8. The losses, each at its own learning rate\n");
-    let rates: Vec<String> = LR_SCALES.iter().map(|k| (k * c.lr).to_string()).collect();
+    let rates: Vec<String> = sweep_rates(c.lr).iter().map(f32::to_string).collect();
     let _ = writeln!(
         s,
         "The loss variants of sections 2-4 run at the baseline's learning rate with He-scaled \
@@ -718,6 +718,25 @@ fn losses_section(out: &Path, r: &StudyResults) -> Result<String> {
          at the baseline's rate: {}.\n",
         lines.join("; ")
     );
+    // The baseline's first layer at its own (lower) rate, for the conv1 columns above.
+    let plain = csv_rows(out, layout::SEED_SUMMARY)?
+        .into_iter()
+        .find(|row| row["variant"] == "plain" && row["epoch"] == c.epochs.to_string());
+    if let Some(p) = plain {
+        let _ = writeln!(
+            s,
+            "For the first layers, the plain variant (softmax cross-entropy, lr {}, He-scaled \
+             classifier) at epoch {} has Gabor share {}, matched minus null {} (input \
+             dictionary) and {} (Kodak), and ReLU zero fraction {} (`{}`, means over seeds).\n",
+            c.lr,
+            c.epochs,
+            p["gabor_share_mean"],
+            p["matched_minus_null_mean"],
+            p["kodak_matched_minus_null_mean"],
+            p["zero_fraction_mean"],
+            layout::SEED_SUMMARY,
+        );
+    }
     Ok(s)
 }
 
