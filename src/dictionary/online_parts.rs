@@ -25,6 +25,10 @@ use crate::linalg::dispatch::widest_simd;
 pub(super) const LANES: usize = 16;
 
 /// Shapes and constants of one statistics pass, shared by every part.
+///
+/// The pass covers a region of the statistics (all of them, or under MPI one rank's band,
+/// see [`Plan::within`]) and cuts it into `parts`. Since every element is written by one
+/// part and summed in patch order, any cut gives the same bits.
 #[derive(Clone, Copy)]
 pub(super) struct Plan {
     pub pixels: usize,
@@ -35,22 +39,57 @@ pub(super) struct Plan {
     pub beta: f32,
     /// Weight of each new patch, 1 / patches.
     pub weight: f32,
+    /// The region: 16-row vectors `vectors.0..vectors.1` of `B` (the last one may be short)
+    /// and columns `columns.0..columns.1` of `A`.
+    pub vectors: (usize, usize),
+    pub columns: (usize, usize),
 }
 
 impl Plan {
+    /// A pass over all of `A` and `B`.
+    pub fn whole(pixels: usize, atoms: usize, patches: usize, parts: usize) -> Self {
+        Self {
+            pixels,
+            atoms,
+            patches,
+            parts,
+            beta: 1.0,
+            weight: 1.0,
+            vectors: (0, pixels.div_ceil(LANES)),
+            columns: (0, atoms),
+        }
+    }
+
+    /// Vectors and columns of part `t`: the region cut evenly, in order.
+    fn cut(&self, t: usize) -> ((usize, usize), (usize, usize)) {
+        let share = |(lo, hi): (usize, usize)| {
+            let n = hi - lo;
+            (lo + t * n / self.parts, lo + (t + 1) * n / self.parts)
+        };
+        (share(self.vectors), share(self.columns))
+    }
+
     /// Rows of `B` that part `t` owns: a contiguous band of whole vectors.
     pub fn rows(&self, t: usize) -> (usize, usize) {
-        let v = self.pixels.div_ceil(LANES);
-        let (v0, v1) = (t * v / self.parts, (t + 1) * v / self.parts);
+        let (v0, v1) = self.cut(t).0;
         ((v0 * LANES).min(self.pixels), (v1 * LANES).min(self.pixels))
     }
 
     /// Columns of `A` that part `t` owns.
     pub fn a_columns(&self, t: usize) -> (usize, usize) {
-        (
-            t * self.atoms / self.parts,
-            (t + 1) * self.atoms / self.parts,
-        )
+        self.cut(t).1
+    }
+
+    /// The plan of part `t`'s region alone, cut into `parts` (a rank's band, which its
+    /// threads share).
+    pub fn within(&self, t: usize, parts: usize) -> Self {
+        let (vectors, columns) = self.cut(t);
+        Self {
+            parts,
+            vectors,
+            columns,
+            ..*self
+        }
     }
 }
 
@@ -421,14 +460,7 @@ mod tests {
     #[test]
     fn parts_cover_the_rows_and_columns_once() {
         for (pixels, atoms, parts) in [(144, 256, 2), (144, 256, 9), (150, 7, 3), (20, 50, 4)] {
-            let plan = Plan {
-                pixels,
-                atoms,
-                patches: 1,
-                parts,
-                beta: 1.0,
-                weight: 1.0,
-            };
+            let plan = Plan::whole(pixels, atoms, 1, parts);
             let (mut next_row, mut next_col) = (0, 0);
             for t in 0..parts {
                 let (r0, r1) = plan.rows(t);
@@ -438,6 +470,20 @@ mod tests {
                 (next_row, next_col) = (r1, q1);
             }
             assert_eq!((next_row, next_col), (pixels, atoms));
+            // A part's region cut again (a rank's band among its threads) tiles that part.
+            for t in 0..parts {
+                let (rows, cols) = (plan.rows(t), plan.a_columns(t));
+                let (mut next_row, mut next_col) = (rows.0, cols.0);
+                let band = plan.within(t, 3);
+                for u in 0..3 {
+                    let (r0, r1) = band.rows(u);
+                    let (q0, q1) = band.a_columns(u);
+                    assert_eq!((r0, q0), (next_row, next_col));
+                    assert!(r1 >= r0 && q1 >= q0);
+                    (next_row, next_col) = (r1, q1);
+                }
+                assert_eq!((next_row, next_col), (rows.1, cols.1));
+            }
         }
     }
 }
