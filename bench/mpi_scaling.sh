@@ -13,7 +13,8 @@
 #    pass replicated on every rank, or split among them; "auto" lets the ranks choose), all
 #    in the same round. The sidecar's update_rule_state gives how many updates split and
 #    the last probe's medians (auto): the whole pass, the split pass with its exchange, and
-#    the split pass alone.
+#    the split pass alone. With BASE_BIN set (an older build to compare against), each round
+#    also runs it at np = 1: the one-process path, same rounds.
 #
 # Usage: bench/mpi_scaling.sh [REPEATS] (default 5). Needs target/mpi/release/simplecell
 # (CARGO_TARGET_DIR=target/mpi cargo build --release --features mpi) and writes scratch
@@ -63,7 +64,9 @@ run() { # part round how batch np threads steps split
             --bind-to none "$BIN" --threads "$threads" "${COMMON[@]}" \
             --batch "$batch" --steps "$steps" --out "$dir"
     else
-        "$BIN" --threads "$threads" "${COMMON[@]}" --batch "$batch" --steps "$steps" --out "$dir"
+        local bin=$BIN
+        [ "$how" = base ] && bin=$BASE_BIN
+        "$bin" --threads "$threads" "${COMMON[@]}" --batch "$batch" --steps "$steps" --out "$dir"
     fi
     end=$(date +%s.%N)
     read -r ls cs us su wu pw ps pp < <(sidecar "$dir")
@@ -82,6 +85,7 @@ if [[ " $PARTS " == *" scaling "* ]]; then
         for b in 256 1024 4096; do
             steps=$((${SCALING_PATCHES:-100000} / b))
             run scaling "$r" single "$b" 1 1 "$steps"
+            if [ -n "${BASE_BIN:-}" ]; then run scaling "$r" base "$b" 1 1 "$steps"; fi
             for np in 2 4; do
                 for split in ${SPLITS:-off on}; do
                     run scaling "$r" mpirun "$b" "$np" 1 "$steps" "$split"

@@ -32,7 +32,7 @@
 
 use super::DictionaryUpdate;
 use super::online_parts::{
-    LANES, PartScratch, Plan, Statistics, SweepScratch, accumulate_part, sweep,
+    LANES, Nonzeros, Plan, Statistics, SweepScratch, accumulate_part, sweep,
 };
 pub use super::online_split::{PROBE, Policy as SplitPolicy, SPLIT_VARIABLE};
 use super::online_split::{Split, lap};
@@ -50,8 +50,8 @@ pub struct OnlineBcd {
     b: DMatrix<f32>,
     /// Updates done so far (the `t` of the forgetting schedule).
     updates: u64,
-    /// One scratch per part of the statistics pass, grown to the most parts used.
-    scratch: Vec<PartScratch>,
+    /// The batch's nonzero codes, which every part of the statistics pass reads.
+    nonzeros: Nonzeros,
     sweep_scratch: SweepScratch,
     /// The ranks that may split the statistics pass (None: one rank, the whole pass here).
     split: Option<Split>,
@@ -63,7 +63,7 @@ impl OnlineBcd {
             a: DMatrix::zeros(atoms, atoms),
             b: DMatrix::zeros(pixels, atoms),
             updates: 0,
-            scratch: vec![PartScratch::new(atoms)],
+            nonzeros: Nonzeros::default(),
             sweep_scratch: SweepScratch::new(pixels),
             split: None,
         }
@@ -189,26 +189,21 @@ impl OnlineBcd {
 
     /// Discounts the region of `plan` and adds the batch to it, one part per rayon task.
     fn accumulate(&mut self, plan: &Plan, x: &DMatrix<f32>, codes: &DMatrix<f32>) {
-        let (parts, atoms) = (plan.parts, plan.atoms);
-        if self.scratch.len() < parts {
-            self.scratch.resize_with(parts, || PartScratch::new(atoms));
-        }
+        self.nonzeros.fill(codes.as_slice(), plan.atoms);
         let stats = Statistics {
             a: self.a.as_mut_ptr(),
             b: self.b.as_mut_ptr(),
         };
-        let (xs, cs) = (x.as_slice(), codes.as_slice());
-        if parts == 1 {
+        let (xs, nz) = (x.as_slice(), &self.nonzeros);
+        if plan.parts == 1 {
             // SAFETY: A and B are borrowed mutably here and part 0 of 1 owns its region.
-            unsafe { accumulate_part(0, plan, stats, xs, cs, &mut self.scratch[0]) };
+            unsafe { accumulate_part(0, plan, stats, xs, nz) };
         } else {
             rayon::scope(|scope| {
-                for (t, scratch) in self.scratch[..parts].iter_mut().enumerate() {
+                for t in 0..plan.parts {
                     // SAFETY: A and B are borrowed mutably for the whole scope, and the parts
                     // write disjoint pieces of them (see `Plan`).
-                    scope.spawn(move |_| unsafe {
-                        accumulate_part(t, plan, stats, xs, cs, scratch)
-                    });
+                    scope.spawn(move |_| unsafe { accumulate_part(t, plan, stats, xs, nz) });
                 }
             });
         }
