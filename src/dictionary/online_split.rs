@@ -169,7 +169,7 @@ impl Split {
         let start = self.next_probe;
         let end = start + 2 * PROBE as u64;
         if (start..end).contains(&call) {
-            return ((call - start) % 2 == 0, true);
+            return ((call - start).is_multiple_of(2), true);
         }
         if call == end {
             self.decide();
