@@ -8,6 +8,7 @@
 //! blocks, which neither 2 nor 3 ranks divide evenly), the dictionary written by 1, 2 and 3
 //! ranks, over shared memory and over TCP, and after a SIGTERM at 2 ranks resumed at 3
 //! ranks, must have the same SHA-256; `encode` at 2 ranks must write the same codes file.
+//! The update's statistics pass, split among the ranks or not, gives those bytes too.
 //! Faults: ranks that see different patch files fail at start naming the rank and the
 //! file, and a rank that cannot read its file ends the whole job with an error, not a hang.
 #![cfg(feature = "mpi")]
@@ -202,6 +203,55 @@ fn one_two_and_three_ranks_learn_the_one_process_bytes_over_shared_memory_and_tc
             ]
         );
     }
+}
+
+/// The online update's statistics pass split among the ranks (each runs a band of rows of
+/// B and columns of A, then they exchange bands), forced on or off: 64 pixels are 4
+/// vectors of 16 rows and there are 32 atoms, so 3 ranks own uneven bands (1, 1 and 2
+/// vectors; 10, 11 and 11 columns) and at 5 ranks one rank owns columns of A but no rows.
+/// The bytes are the one-process bytes either way; an unknown setting is refused.
+#[test]
+fn split_statistics_passes_keep_the_bytes_with_uneven_and_empty_bands() {
+    let dir = tempfile::tempdir().unwrap();
+    let patches = patch_file(dir.path(), "patches.npy", 10);
+    let want = reference(&patches, dir.path(), 30);
+    for (np, split, split_updates) in [(3, "on", 30), (5, "on", 30), (2, "off", 0)] {
+        let out_dir = dir.path().join(format!("np{np}{split}"));
+        let mut app = vec!["-np".to_string(), np.to_string(), BIN.to_string()];
+        app.extend(learn_args(&patches, &out_dir, 30));
+        let mut cmd = mpirun_command(&["-x", "SIMPLECELL_SPLIT_UPDATE"], &app);
+        let out = wait(
+            cmd.env("SIMPLECELL_SPLIT_UPDATE", split).spawn().unwrap(),
+            &format!("np={np} split {split}"),
+        );
+        ok(&out, &format!("learn at np={np}, split {split}"));
+        let got = sha256(&RunFolder::new(&out_dir).dictionary());
+        println!("np={np} split {split}: dictionary sha256 {got} (one process: {want})");
+        assert_eq!(got, want, "np={np} split {split}");
+        let sidecar: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out_dir.join("dictionary.json")).unwrap())
+                .unwrap();
+        let pass = &sidecar["update_rule_state"]["statistics_pass"];
+        assert_eq!(pass["ranks"], np, "{pass}");
+        assert_eq!(pass["split_updates"], split_updates, "{pass}");
+    }
+    let out_dir = dir.path().join("bad");
+    let mut app = vec!["-np".to_string(), "2".to_string(), BIN.to_string()];
+    app.extend(learn_args(&patches, &out_dir, 30));
+    let mut cmd = mpirun_command(&["-x", "SIMPLECELL_SPLIT_UPDATE"], &app);
+    let out = wait(
+        cmd.env("SIMPLECELL_SPLIT_UPDATE", "sometimes")
+            .spawn()
+            .unwrap(),
+        "bad split setting",
+    );
+    let err = common::stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("SIMPLECELL_SPLIT_UPDATE=\"sometimes\": expected auto, on or off"),
+        "{err}"
+    );
+    assert!(!out_dir.join("dictionary.npy").exists(), "nothing written");
 }
 
 #[test]

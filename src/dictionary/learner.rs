@@ -19,7 +19,7 @@ use super::data::Schedule;
 use super::init::initial_dictionary;
 use super::mod_rule::Mod;
 use super::olshausen::OlshausenField;
-use super::online::OnlineBcd;
+use super::online::{OnlineBcd, SplitPolicy};
 use super::params::{LearnParams, StopRule};
 use super::{DictionaryUpdate, UpdateKind, normalize_columns};
 use crate::coding::shared::{Share, encode_shared};
@@ -33,13 +33,19 @@ use nalgebra::DMatrix;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-/// Builds the update rule the parameters name.
-pub fn rule_for(config: &LearnParams, pixels: usize) -> Box<dyn DictionaryUpdate> {
-    match config.update {
-        UpdateKind::Online => Box::new(OnlineBcd::new(pixels, config.atoms)),
+/// Builds the update rule the parameters name, for the process's world: under MPI the
+/// online rule's ranks may split its statistics pass (README, "MPI").
+pub fn rule_for(config: &LearnParams, pixels: usize) -> Result<Box<dyn DictionaryUpdate>> {
+    Ok(match config.update {
+        UpdateKind::Online => Box::new(OnlineBcd::shared(
+            pixels,
+            config.atoms,
+            crate::distributed::world(),
+            SplitPolicy::from_env()?,
+        )),
         UpdateKind::Of => Box::new(OlshausenField::new(pixels, config.atoms, config.of)),
         UpdateKind::Mod => Box::new(Mod::new(pixels, config.atoms)),
-    }
+    })
 }
 
 /// One line of `history.csv`.
@@ -159,7 +165,7 @@ impl Learner {
     ) -> Result<Self> {
         let p = source.pixels();
         let k = config.atoms;
-        let mut rule = rule_for(&config, p);
+        let mut rule = rule_for(&config, p)?;
         if let Some(s) = rule_state {
             rule.restore(s)?;
         }

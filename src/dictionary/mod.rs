@@ -18,6 +18,7 @@ pub mod mod_rule;
 pub mod olshausen;
 pub mod online;
 mod online_parts;
+mod online_split;
 pub mod params;
 pub mod run;
 

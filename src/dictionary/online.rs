@@ -26,13 +26,20 @@
 //! instead of a dense product, split over threads by rows of `B` and columns of `A`. The
 //! arithmetic lives in [`super::online_parts`]; the result does not depend on the number of
 //! threads or the instruction set. All buffers are allocated once.
+//!
+//! Under MPI ([`OnlineBcd::shared`]) the ranks may also split that pass among themselves
+//! and exchange their bands ([`super::online_split`]); the bits stay the same.
 
 use super::DictionaryUpdate;
 use super::online_parts::{
-    LANES, PartScratch, Plan, Statistics, SweepScratch, accumulate_part, sweep,
+    LANES, Nonzeros, Plan, Statistics, SweepScratch, accumulate_part, sweep,
 };
+pub use super::online_split::{PROBE, Policy as SplitPolicy, SPLIT_VARIABLE};
+use super::online_split::{Split, lap};
+use crate::distributed::Collective;
 use crate::error::{Error, Result};
 use nalgebra::DMatrix;
+use std::time::Instant;
 
 /// The online block-coordinate-descent rule.
 #[derive(Debug, Clone)]
@@ -43,9 +50,11 @@ pub struct OnlineBcd {
     b: DMatrix<f32>,
     /// Updates done so far (the `t` of the forgetting schedule).
     updates: u64,
-    /// One scratch per part of the statistics pass, grown to the most parts used.
-    scratch: Vec<PartScratch>,
+    /// The batch's nonzero codes, which every part of the statistics pass reads.
+    nonzeros: Nonzeros,
     sweep_scratch: SweepScratch,
+    /// The ranks that may split the statistics pass (None: one rank, the whole pass here).
+    split: Option<Split>,
 }
 
 impl OnlineBcd {
@@ -54,8 +63,24 @@ impl OnlineBcd {
             a: DMatrix::zeros(atoms, atoms),
             b: DMatrix::zeros(pixels, atoms),
             updates: 0,
-            scratch: vec![PartScratch::new(atoms)],
+            nonzeros: Nonzeros::default(),
             sweep_scratch: SweepScratch::new(pixels),
+            split: None,
+        }
+    }
+
+    /// The rule for a job of `comm`'s ranks, which every rank runs in step with the same
+    /// batches: with more than one rank they may split the statistics pass as `policy` says
+    /// (see [`super::online_split`]). With one rank it is [`OnlineBcd::new`].
+    pub fn shared(
+        pixels: usize,
+        atoms: usize,
+        comm: &'static dyn Collective,
+        policy: SplitPolicy,
+    ) -> Self {
+        Self {
+            split: Split::new(comm, policy),
+            ..Self::new(pixels, atoms)
         }
     }
 
@@ -93,15 +118,15 @@ impl OnlineBcd {
             .max(1)
     }
 
-    /// Discounts the statistics, adds the batch in `parts` parts, then sweeps once over the
-    /// atoms. The result does not depend on `parts`.
-    fn update_in_parts(
+    /// The plan of this update over all of `A` and `B` in `parts` parts, counting the
+    /// update (the forgetting factor's `t`).
+    fn plan(
         &mut self,
-        d: &mut DMatrix<f32>,
+        d: &DMatrix<f32>,
         x: &DMatrix<f32>,
         codes: &DMatrix<f32>,
         parts: usize,
-    ) {
+    ) -> Plan {
         let (pixels, atoms) = (d.nrows(), d.ncols());
         assert_eq!((x.nrows(), codes.nrows()), (pixels, atoms), "update shapes");
         assert_eq!(
@@ -111,37 +136,82 @@ impl OnlineBcd {
         );
         let n = x.ncols();
         let plan = Plan {
-            pixels,
-            atoms,
-            patches: n,
-            parts,
             beta: Self::forgetting_factor(self.updates, n) as f32,
             weight: 1.0 / n as f32,
+            ..Plan::whole(pixels, atoms, n, parts)
         };
         self.updates += 1;
-        if self.scratch.len() < parts {
-            self.scratch.resize_with(parts, || PartScratch::new(atoms));
+        plan
+    }
+
+    /// Discounts the statistics, adds the batch in `parts` parts, then sweeps once over the
+    /// atoms. The result does not depend on `parts`.
+    fn update_in_parts(
+        &mut self,
+        d: &mut DMatrix<f32>,
+        x: &DMatrix<f32>,
+        codes: &DMatrix<f32>,
+        parts: usize,
+    ) {
+        let plan = self.plan(d, x, codes, parts);
+        self.accumulate(&plan, x, codes);
+        self.sweep(d);
+    }
+
+    /// Under MPI: this rank runs its band of the pass (split) or the whole pass, as the
+    /// ranks chose for this call, then sweeps. The bits are the same either way.
+    fn update_shared(
+        &mut self,
+        d: &mut DMatrix<f32>,
+        x: &DMatrix<f32>,
+        codes: &DMatrix<f32>,
+        mut split: Split,
+    ) {
+        let (split_now, timed) = split.choose();
+        let started = timed.then(Instant::now);
+        let mut passed = None;
+        if split_now {
+            let plan = self.plan(d, x, codes, split.size());
+            let band = plan.within(split.rank(), 1);
+            let (r0, r1) = band.rows(0);
+            let band = plan.within(split.rank(), Self::parts_for(r1 - r0, x.ncols()));
+            self.accumulate(&band, x, codes);
+            passed = timed.then(Instant::now);
+            split.exchange(&plan, self.a.as_mut_slice(), self.b.as_mut_slice());
+        } else {
+            let plan = self.plan(d, x, codes, Self::parts_for(d.nrows(), x.ncols()));
+            self.accumulate(&plan, x, codes);
         }
+        split.record(split_now, lap(started, passed));
+        self.split = Some(split);
+        self.sweep(d);
+    }
+
+    /// Discounts the region of `plan` and adds the batch to it, one part per rayon task.
+    fn accumulate(&mut self, plan: &Plan, x: &DMatrix<f32>, codes: &DMatrix<f32>) {
+        self.nonzeros.fill(codes.as_slice(), plan.atoms);
         let stats = Statistics {
             a: self.a.as_mut_ptr(),
             b: self.b.as_mut_ptr(),
         };
-        let (xs, cs) = (x.as_slice(), codes.as_slice());
-        if parts == 1 {
-            // SAFETY: A and B are borrowed mutably here and part 0 of 1 owns all of them.
-            unsafe { accumulate_part(0, &plan, stats, xs, cs, &mut self.scratch[0]) };
+        let (xs, nz) = (x.as_slice(), &self.nonzeros);
+        if plan.parts == 1 {
+            // SAFETY: A and B are borrowed mutably here and part 0 of 1 owns its region.
+            unsafe { accumulate_part(0, plan, stats, xs, nz) };
         } else {
             rayon::scope(|scope| {
-                for (t, scratch) in self.scratch[..parts].iter_mut().enumerate() {
-                    let plan = &plan;
+                for t in 0..plan.parts {
                     // SAFETY: A and B are borrowed mutably for the whole scope, and the parts
                     // write disjoint pieces of them (see `Plan`).
-                    scope.spawn(move |_| unsafe {
-                        accumulate_part(t, plan, stats, xs, cs, scratch)
-                    });
+                    scope.spawn(move |_| unsafe { accumulate_part(t, plan, stats, xs, nz) });
                 }
             });
         }
+    }
+
+    /// One sweep over the atoms with the current statistics.
+    fn sweep(&mut self, d: &mut DMatrix<f32>) {
+        let pixels = d.nrows();
         sweep(
             d.as_mut_slice(),
             self.a.as_slice(),
@@ -158,8 +228,19 @@ impl DictionaryUpdate for OnlineBcd {
     }
 
     fn update(&mut self, d: &mut DMatrix<f32>, x: &DMatrix<f32>, codes: &DMatrix<f32>) {
-        let parts = Self::parts_for(d.nrows(), x.ncols());
-        self.update_in_parts(d, x, codes, parts);
+        match self.split.take() {
+            Some(split) => self.update_shared(d, x, codes, split),
+            None => {
+                let parts = Self::parts_for(d.nrows(), x.ncols());
+                self.update_in_parts(d, x, codes, parts);
+            }
+        }
+    }
+
+    fn summary(&self) -> serde_json::Value {
+        self.split
+            .as_ref()
+            .map_or(serde_json::Value::Null, Split::summary)
     }
 
     fn reset_atom(&mut self, _d: &mut DMatrix<f32>, j: usize) {

@@ -227,16 +227,40 @@ pub fn hash_f32(values: &[f32]) -> Vec<u8> {
     hash.finalize().to_vec()
 }
 
-/// Appends `values` to `out` as little-endian bytes.
+/// Appends `values` to `out` as little-endian bytes. On a little-endian machine that is
+/// one copy of their memory (every step moves the batch's codes, 4 MB at batch 4096, and
+/// with the split update 400 KB of statistics, so a call per float showed).
 pub(crate) fn put_f32(out: &mut Vec<u8>, values: &[f32]) {
-    out.reserve(values.len() * 4);
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
+    #[cfg(target_endian = "little")]
+    {
+        // SAFETY: an f32 is 4 initialised bytes without padding and u8 needs no alignment;
+        // on a little-endian machine those bytes are its little-endian bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), std::mem::size_of_val(values))
+        };
+        out.extend_from_slice(bytes);
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        out.reserve(values.len() * 4);
+        for v in values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
     }
 }
 
-/// Reads little-endian float32 values from `bytes` into `out` (same length).
+/// Reads little-endian float32 values from `bytes` into `out` (as many as both hold).
 pub(crate) fn get_f32(bytes: &[u8], out: &mut [f32]) {
+    #[cfg(target_endian = "little")]
+    {
+        let n = out.len().min(bytes.len() / 4);
+        // SAFETY: copies 4n bytes, inside both slices, into the first n floats; every bit
+        // pattern is a valid f32, and the byte copy needs no alignment.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), out.as_mut_ptr().cast::<u8>(), 4 * n)
+        };
+    }
+    #[cfg(not(target_endian = "little"))]
     for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
         *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     }
@@ -260,6 +284,23 @@ mod tests {
                 assert_eq!(next, blocks);
             }
         }
+    }
+
+    #[test]
+    fn floats_go_to_little_endian_bytes_and_back_bit_for_bit() {
+        let values = [1.5f32, -0.0, f32::NAN, f32::MIN_POSITIVE / 4.0, -7.25e30];
+        let mut bytes = vec![9u8];
+        put_f32(&mut bytes, &values);
+        let want: Vec<u8> = std::iter::once(9)
+            .chain(values.iter().flat_map(|v| v.to_le_bytes()))
+            .collect();
+        assert_eq!(bytes, want);
+        let mut back = [0f32; 6];
+        get_f32(&bytes[1..], &mut back);
+        for (b, v) in back.iter().zip(&values) {
+            assert_eq!(b.to_bits(), v.to_bits());
+        }
+        assert_eq!(back[5], 0.0, "only as many as the bytes hold");
     }
 
     #[test]
