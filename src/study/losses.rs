@@ -52,6 +52,25 @@ pub const LR_SCALES: [f32; 4] = [0.3, 1.0, 3.0, 10.0];
 /// standard error of under 1 point at the full study's 5,000 validation images.
 pub const COLLAPSE_MARGIN: f64 = 0.05;
 
+/// The columns of `losses_summary.csv`; the report shows all but the rate lists.
+pub const SUMMARY_HEADER: [&str; 15] = [
+    "loss",
+    "rates_tried",
+    "rates_failed",
+    "chosen_lr",
+    "chosen_at_grid_edge",
+    "validation_accuracy",
+    "seeds",
+    "failed_seeds",
+    "test_accuracy_mean",
+    "test_accuracy_sd",
+    "input_matched_minus_null_mean",
+    "input_matched_minus_null_sd",
+    "kodak_matched_minus_null_mean",
+    "gabor_r2_ge_0.7_mean",
+    "activation_zero_fraction_mean",
+];
+
 /// Which set a run is evaluated on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -412,23 +431,7 @@ fn write_tables(out: &Path, o: &LossesOutcome) -> Result<()> {
     }
     t.write(&out.join(layout::LOSSES_CSV), true)?;
 
-    let mut s = Table::new(&[
-        "loss",
-        "rates_tried",
-        "rates_failed",
-        "chosen_lr",
-        "chosen_at_grid_edge",
-        "validation_accuracy",
-        "seeds",
-        "failed_seeds",
-        "test_accuracy_mean",
-        "test_accuracy_sd",
-        "input_matched_minus_null_mean",
-        "input_matched_minus_null_sd",
-        "kodak_matched_minus_null_mean",
-        "gabor_r2_ge_0.7_mean",
-        "activation_zero_fraction_mean",
-    ]);
+    let mut s = Table::new(&SUMMARY_HEADER);
     for loss in LOSSES {
         let sweep: Vec<&LossRecord> = o
             .records

@@ -613,7 +613,7 @@ fn dropout_ridge_section(out: &Path, r: &StudyResults) -> Result<String> {
 /// Section 8: each loss at its own best learning rate, from the two loss tables, with the
 /// test accuracy of each loss named in the text beside the study's own loss variants.
 fn losses_section(out: &Path, r: &StudyResults) -> Result<String> {
-    use crate::study::losses::{COLLAPSE_MARGIN, sweep_rates};
+    use crate::study::losses::{COLLAPSE_MARGIN, SUMMARY_HEADER, sweep_rates};
     let c = &r.config;
     let o = &r.losses;
     let mut s = String::new();
@@ -668,21 +668,11 @@ fn losses_section(out: &Path, r: &StudyResults) -> Result<String> {
     s += &markdown_table(
         out,
         layout::LOSSES_SUMMARY,
-        &[
-            "loss",
-            "chosen_lr",
-            "chosen_at_grid_edge",
-            "validation_accuracy",
-            "seeds",
-            "failed_seeds",
-            "test_accuracy_mean",
-            "test_accuracy_sd",
-            "input_matched_minus_null_mean",
-            "input_matched_minus_null_sd",
-            "kodak_matched_minus_null_mean",
-            "gabor_r2_ge_0.7_mean",
-            "activation_zero_fraction_mean",
-        ],
+        &SUMMARY_HEADER
+            .iter()
+            .copied()
+            .filter(|c| !c.starts_with("rates_"))
+            .collect::<Vec<_>>(),
         every_row,
     )?;
     // The study's own variants of the same losses, for the reading.
